@@ -1,0 +1,125 @@
+"""The `standby` command: thin sub-commands that call into the parts."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from standby.output import emit, fail
+from standby.settings import ConfigError, SiteSettings, load_secrets, load_settings, write_site
+
+app = typer.Typer(
+    help="Standby: an identity provider built for disaster recovery.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="site config file", envvar="STANDBY_CONFIG")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def load(config: Path) -> SiteSettings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+        raise  # unreachable
+
+
+def open_store(config: Path):  # type: ignore[no-untyped-def]
+    from standby.store import Store
+
+    settings = load(config)
+    store = Store(settings.store.url, settings.site)
+    store.create(role=settings.role)
+    return settings, store
+
+
+@app.command()
+def init(
+    site: Annotated[str, typer.Option(help="site name, e.g. site-a")],
+    dir: Annotated[Path, typer.Option("--dir", help="folder for config, secrets and store")],
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8080,
+    role: Annotated[str, typer.Option(help="primary or standby")] = "primary",
+    store_url: Annotated[str | None, typer.Option(help="store URL (default: SQLite file)")] = None,
+    primary_url: Annotated[str | None, typer.Option(help="standby only: the primary's URL")] = None,
+) -> None:
+    """Write a site config and a secrets file (mode 0600), and create the store."""
+    from standby.store import Store
+
+    overrides: dict[str, object] = {"http": {"port": port}, "role": role}
+    if store_url:
+        overrides["store"] = {"url": store_url}
+    if primary_url:
+        overrides["replication"] = {"primary_url": primary_url}
+    try:
+        config_path, secrets_path = write_site(dir, site, overrides)
+        settings = load_settings(config_path)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+        return
+    store = Store(settings.store.url, settings.site)
+    store.create(role=settings.role)
+    store.close()
+    emit(
+        {"config": str(config_path), "secrets": str(secrets_path)},
+        False,
+        f"wrote {config_path} and {secrets_path} (mode 0600); store ready.\n"
+        f"next: standby serve --config {config_path}",
+    )
+
+
+@app.command()
+def serve(config: ConfigOpt) -> None:
+    """Run the site's HTTP service."""
+    import uvicorn
+
+    from standby.server import build_site
+
+    settings = load(config)
+    try:
+        secrets = load_secrets(settings)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+        return
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    _, api = build_site(settings, secrets)
+    uvicorn.run(
+        api,
+        host=settings.http.host,
+        port=settings.http.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+@app.command("verify-log")
+def verify_log(config: ConfigOpt, json_out: JsonOpt = False) -> None:
+    """Check the change log's hash chain; exit 1 naming the first bad LSN."""
+    from standby.store.verify import verify_store
+
+    _, store = open_store(config)
+    report = verify_store(store)
+    if report.ok:
+        emit(
+            report.to_dict(),
+            json_out,
+            f"[green]ok[/]: {report.checked} records verified "
+            f"(lsn {report.first_lsn}..{report.last_lsn})",
+        )
+        return
+    emit(
+        report.to_dict(),
+        json_out,
+        f"[bold red]change log broken at lsn {report.first_bad_lsn}[/]: {report.problem}",
+    )
+    raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,14 @@
+"""The identity provider: tenants, users, sessions, MFA, OIDC, keys, admin, audit."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from standby.server import Site
+
+
+def mount(app: FastAPI, site: Site) -> None:
+    """Add the identity routes to a site's app."""

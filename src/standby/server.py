@@ -1,0 +1,225 @@
+"""The site's app factory: mounts each part's routes, owns the site's role and epoch.
+
+A ``Site`` is everything one running site holds for its lifetime: settings, secrets,
+store, metrics, and the background tasks the parts register (replication applier,
+lease renewal, backup schedule). Routes reach it through ``request.app.state.site``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from standby.errors import ApiError
+from standby.metrics import Metrics
+from standby.settings import Secrets, SiteSettings
+from standby.store import Conflict, NotWritable, Store, StoreError
+
+log = logging.getLogger("standby.server")
+
+BackgroundTask = Callable[["Site"], Coroutine[Any, Any, None]]
+
+
+class Site:
+    """One running site: its configuration, store, role, epoch and background work."""
+
+    def __init__(self, settings: SiteSettings, secrets: Secrets, store: Store | None = None):
+        self.settings = settings
+        self.secrets = secrets
+        self.name = settings.site
+        self.store = store or Store(settings.store.url, settings.site)
+        self.store.write_guard = self.check_writable
+        self.metrics = Metrics()
+        self.role = self.store.role
+        self.epoch = self.store.epoch
+        self.started_at = time.time()
+        self.background: list[BackgroundTask] = []
+        # Extra guards other parts add (lease held, not fenced); each raises NotWritable.
+        self.write_guards: list[Callable[[], None]] = []
+        # Readiness checks parts add: name -> callable returning None if fine, else why not.
+        self.readiness: dict[str, Callable[[], str | None]] = {}
+        # Shared objects other parts hang on the site (keyring, replication state, ...).
+        self.parts: dict[str, Any] = {}
+        self.metrics.gauge_callback(
+            "standby_changelog_head_lsn",
+            "Last LSN in this site's change log",
+            lambda: float(self.store.head().lsn),
+        )
+        self.metrics.gauge_callback(
+            "standby_epoch", "This site's epoch (timeline)", lambda: float(self.epoch)
+        )
+
+    def check_writable(self) -> None:
+        if self.role != "primary":
+            self.metrics.writes_refused.inc()
+            primary = self.settings.replication.primary_url or "the primary site"
+            raise NotWritable(f"site {self.name!r} is a {self.role}; send writes to {primary}")
+        for guard in self.write_guards:
+            try:
+                guard()
+            except NotWritable:
+                self.metrics.writes_refused.inc()
+                raise
+
+    def set_role(self, role: str, epoch: int | None = None) -> None:
+        """Change role/epoch in memory and in the store (site-local metadata)."""
+        if epoch is not None:
+            self.store.set_meta("epoch", str(epoch))
+            self.epoch = epoch
+        self.store.set_meta("role", role)
+        self.role = role
+        log.info(
+            json.dumps(
+                {"event": "role_changed", "site": self.name, "role": role, "epoch": self.epoch}
+            )
+        )
+
+
+def _error_response(status: int, error: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message, **extra}, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        resp = JSONResponse(exc.body(), status_code=exc.status)
+        resp.headers.update(exc.headers)
+        return resp
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            problems.append(f"{loc or 'body'}: {err.get('msg')}")
+        return _error_response(400, "invalid_request", "; ".join(problems) or "malformed request")
+
+    @app.exception_handler(NotWritable)
+    async def _not_writable(request: Request, exc: NotWritable) -> JSONResponse:
+        resp = _error_response(503, "not_writable", str(exc))
+        resp.headers["Retry-After"] = "1"
+        return resp
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return _error_response(409, "conflict", str(exc))
+
+    @app.exception_handler(StoreError)
+    async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
+        log.error(json.dumps({"event": "store_error", "error": str(exc)}))
+        return _error_response(500, "store_error", str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error_response(exc.status_code, code, str(exc.detail))
+
+
+def create_app(site: Site) -> FastAPI:
+    """Build the ASGI app for a site, with every part's routes mounted."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(job(site)) for job in site.background]
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+
+    app = FastAPI(title="Standby", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.site = site
+    _install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _site_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > site.settings.http.max_body_bytes:
+            response: Response = _error_response(
+                413,
+                "payload_too_large",
+                f"request body over {site.settings.http.max_body_bytes} bytes",
+            )
+        else:
+            response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        site.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        site.metrics.latency.labels(path).observe(time.perf_counter() - started)
+        response.headers["Standby-Site"] = site.name
+        response.headers["Standby-Epoch"] = str(site.epoch)
+        response.headers["Standby-Role"] = site.role
+        return response
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "alive", "site": site.name, "role": site.role, "epoch": site.epoch}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        problems: dict[str, str] = {}
+        try:
+            site.store.head()
+            if site.role == "primary":
+                site.store.set_meta("ready_probe", str(time.time()))
+        except Exception as exc:  # noqa: BLE001 - readiness reports any failure as a reason
+            problems["store"] = f"store not readable/writable: {exc}"
+        for name, check in site.readiness.items():
+            try:
+                why = check()
+            except Exception as exc:  # noqa: BLE001
+                why = f"check failed: {exc}"
+            if why:
+                problems[name] = why
+        body = {
+            "ready": not problems,
+            "site": site.name,
+            "role": site.role,
+            "epoch": site.epoch,
+            "problems": problems,
+        }
+        return JSONResponse(body, status_code=200 if not problems else 503)
+
+    @app.get("/metrics")
+    def metrics() -> PlainTextResponse:
+        site.metrics.info.clear()
+        site.metrics.info.labels(site.name, site.role).set(site.epoch)
+        return PlainTextResponse(
+            site.metrics.render().decode(), media_type="text/plain; version=0.0.4"
+        )
+
+    for mount in _part_mounts():
+        mount(app, site)
+    return app
+
+
+def _part_mounts() -> list[Callable[[FastAPI, Site], None]]:
+    """Each part's ``mount(app, site)``: adds its routes, background tasks and checks."""
+    mounts: list[Callable[[FastAPI, Site], None]] = []
+    from standby.identity import mount as identity_mount
+
+    mounts.append(identity_mount)
+    return mounts
+
+
+def build_site(settings: SiteSettings, secrets: Secrets) -> tuple[Site, FastAPI]:
+    store = Store(settings.store.url, settings.site)
+    store.create(role=settings.role)
+    site = Site(settings, secrets, store)
+    return site, create_app(site)

@@ -1,0 +1,331 @@
+"""Site configuration: a YAML file plus STANDBY_* environment overrides; secrets kept apart.
+
+The config file never holds a secret. Secrets come from a separate file (mode 0600)
+or from environment variables, and are carried as ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets as pysecrets
+import stat
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+ENV_PREFIX = "STANDBY_"
+SECRET_NAMES = ("admin_token", "kek", "replication_secret", "backup_key")
+
+
+class ConfigError(Exception):
+    """Configuration cannot be used; the message names the key, the problem and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(_Section):
+    url: str = "sqlite:///standby.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, v: str) -> str:
+        scheme = v.split(":", 1)[0]
+        if scheme not in ("sqlite", "postgresql", "postgresql+psycopg"):
+            raise ValueError(
+                f"unknown store URL scheme {scheme!r}; use sqlite:///PATH or "
+                "postgresql://USER@HOST:PORT/DB"
+            )
+        return v
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Public base URL used for issuers and redirects; defaults to http://host:port.
+    base_url: str | None = None
+    cookie_secure: bool = False
+    max_body_bytes: int = Field(default=65536, ge=1024)
+
+
+class SessionSettings(_Section):
+    idle_ttl: int = 1800
+    absolute_ttl: int = 43200
+
+    @field_validator("idle_ttl", "absolute_ttl")
+    @classmethod
+    def _at_least_a_minute(cls, v: int) -> int:
+        if v < 60:
+            raise ValueError(f"{v} s is under the 60 s minimum; use 60 or more seconds")
+        return v
+
+
+class LockoutSettings(_Section):
+    max_failures: int = Field(default=5, ge=1, le=1000)
+    lock_seconds: int = Field(default=900, ge=1)
+
+
+class PasswordSettings(_Section):
+    min_length: int = Field(default=10, ge=8, le=256)
+    max_length: int = Field(default=256, ge=8, le=4096)
+    # argon2id parameters; hashes made with other parameters are upgraded at next login.
+    time_cost: int = Field(default=3, ge=1)
+    memory_cost: int = Field(default=65536, ge=8)
+    parallelism: int = Field(default=4, ge=1)
+
+
+class ReplicationSettings(_Section):
+    primary_url: str | None = None
+    mode: Literal["async", "sync"] = "async"
+    # sync mode: how long a write waits for the standby before degrading (or failing if strict)
+    sync_timeout: float = Field(default=2.0, gt=0)
+    strict: bool = False
+    # selective replication: follow only these tenants (None = all)
+    tenants: list[str] | None = None
+    batch_size: int = Field(default=500, ge=1)
+
+
+class BackupSettings(_Section):
+    backend: Literal["local", "s3"] = "local"
+    directory: str = "backups"
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    segment_seconds: float = Field(default=10.0, gt=0)
+    segment_records: int = Field(default=10000, ge=1)
+    schedule_backup_seconds: float | None = None
+    schedule_verify_seconds: float | None = None
+    keep_count: int = Field(default=7, ge=1)
+    keep_days: float | None = None
+
+
+class OidcSettings(_Section):
+    access_token_ttl: int = Field(default=600, ge=30)
+    id_token_ttl: int = Field(default=600, ge=30)
+    refresh_token_ttl: int = Field(default=30 * 86400, ge=60)
+    code_ttl: int = Field(default=60, ge=10, le=600)
+    signing_alg: Literal["RS256", "ES256", "EdDSA"] = "RS256"
+    rotation_days: float | None = None
+    prepublish_hours: float = Field(default=24.0, ge=0)
+
+
+class SiteSettings(_Section):
+    site: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    role: Literal["primary", "standby"] = "primary"
+    secrets_file: str | None = None
+    store: StoreSettings = StoreSettings()
+    http: HttpSettings = HttpSettings()
+    session: SessionSettings = SessionSettings()
+    lockout: LockoutSettings = LockoutSettings()
+    password: PasswordSettings = PasswordSettings()
+    replication: ReplicationSettings = ReplicationSettings()
+    backup: BackupSettings = BackupSettings()
+    oidc: OidcSettings = OidcSettings()
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def base_url(self) -> str:
+        return self.http.base_url or f"http://{self.http.host}:{self.http.port}"
+
+
+class Secrets(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    admin_token: SecretStr
+    kek: SecretStr
+    replication_secret: SecretStr
+    backup_key: SecretStr | None = None
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_stray_whitespace(cls, v: Any) -> Any:
+        raw = v.get_secret_value() if isinstance(v, SecretStr) else v
+        if isinstance(raw, str):
+            if raw != raw.strip():
+                raise ValueError(
+                    "has leading or trailing whitespace; remove it "
+                    "(a copy-paste often adds a newline)"
+                )
+            if not raw:
+                raise ValueError("is empty; set a value (standby init generates one)")
+        return v
+
+    @field_validator("kek", "backup_key")
+    @classmethod
+    def _is_32_byte_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            decode_key(v.get_secret_value())
+        return v
+
+    def kek_bytes(self) -> bytes:
+        return decode_key(self.kek.get_secret_value())
+
+    def backup_key_bytes(self) -> bytes:
+        if self.backup_key is None:
+            raise ConfigError(
+                "secrets: backup_key is not set; add it to the secrets file "
+                "(standby init writes one) or set STANDBY_BACKUP_KEY"
+            )
+        return decode_key(self.backup_key.get_secret_value())
+
+
+def decode_key(text: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(text.encode() + b"=" * (-len(text) % 4))
+    except (ValueError, TypeError) as exc:
+        raise ValueError("is not base64; generate one with `standby init`") from exc
+    if len(raw) != 32:
+        raise ValueError(f"decodes to {len(raw)} bytes, need 32 (a 256-bit key)")
+    return raw
+
+
+def new_key() -> str:
+    return base64.urlsafe_b64encode(pysecrets.token_bytes(32)).decode().rstrip("=")
+
+
+def new_secrets() -> dict[str, str]:
+    return {
+        "admin_token": pysecrets.token_urlsafe(32),
+        "kek": new_key(),
+        "replication_secret": pysecrets.token_urlsafe(32),
+        "backup_key": new_key(),
+    }
+
+
+def _format_errors(source: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "is not a known setting; check the spelling (see README, Configuration)"
+        elif err["type"] == "missing":
+            msg = "is required; add it"
+        value = "" if "secret" in source else f" (got {err.get('input')!r})"
+        lines.append(f"{source}: {key}{value}: {msg}")
+    return "\n".join(lines)
+
+
+def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
+    """STANDBY_HTTP__PORT=9000 -> {"http": {"port": "9000"}}; secret names are skipped."""
+    out: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        if path[0] in SECRET_NAMES or path[0] in ("s3_access_key", "s3_secret_key", "config"):
+            continue
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k] = _merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found; create it with `standby init`") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of settings")
+    return data
+
+
+def load_settings(path: str | Path, env: dict[str, str] | None = None) -> SiteSettings:
+    env = dict(os.environ) if env is None else env
+    path = Path(path)
+    data = _read_yaml(path)
+    for name in SECRET_NAMES:
+        if name in data:
+            raise ConfigError(
+                f"{path}: {name}: secrets must not be in the config file; move it to the "
+                "secrets file (secrets_file:) or the environment variable "
+                f"STANDBY_{name.upper()}"
+            )
+    data = _merge(data, _env_overrides(env))
+    try:
+        settings = SiteSettings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(str(path), exc)) from None
+    # Relative paths in the config are relative to the config file's folder.
+    base = path.resolve().parent
+    if settings.secrets_file and not Path(settings.secrets_file).is_absolute():
+        settings.secrets_file = str(base / settings.secrets_file)
+    url = settings.store.url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rel = url[len("sqlite:///") :]
+        if rel and rel != ":memory:":
+            settings.store.url = "sqlite:///" + str(base / rel)
+    if not Path(settings.backup.directory).is_absolute():
+        settings.backup.directory = str(base / settings.backup.directory)
+    return settings
+
+
+def load_secrets(settings: SiteSettings, env: dict[str, str] | None = None) -> Secrets:
+    env = dict(os.environ) if env is None else env
+    data: dict[str, Any] = {}
+    if settings.secrets_file:
+        path = Path(settings.secrets_file)
+        if path.exists():
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                raise ConfigError(
+                    f"{path}: secrets file is readable by others (mode {mode:o}); "
+                    f"run `chmod 600 {path}`"
+                )
+            data = _read_yaml(path)
+        elif not any(f"{ENV_PREFIX}{n.upper()}" in env for n in SECRET_NAMES):
+            raise ConfigError(f"{path}: secrets file not found; create it with `standby init`")
+    for name in (*SECRET_NAMES, "s3_access_key", "s3_secret_key"):
+        if f"{ENV_PREFIX}{name.upper()}" in env:
+            data[name] = env[f"{ENV_PREFIX}{name.upper()}"]
+    try:
+        return Secrets.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors("secrets", exc)) from None
+
+
+def write_site(
+    directory: Path, site: str, overrides: dict[str, Any] | None = None
+) -> tuple[Path, Path]:
+    """Write a new site config and secrets file into ``directory``; return both paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config_path = directory / "standby.yaml"
+    secrets_path = directory / "secrets.yaml"
+    if config_path.exists():
+        raise ConfigError(f"{config_path}: already exists; choose another --dir or remove it")
+    config: dict[str, Any] = {
+        "site": site,
+        "role": "primary",
+        "secrets_file": "secrets.yaml",
+        "store": {"url": f"sqlite:///{site}.db"},
+        "http": {"host": "127.0.0.1", "port": 8080},
+        "backup": {"backend": "local", "directory": "backups"},
+    }
+    config = _merge(config, overrides or {})
+    SiteSettings.model_validate(config)
+    if not secrets_path.exists():
+        fd = os.open(secrets_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            yaml.safe_dump(new_secrets(), fh)
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return config_path, secrets_path
