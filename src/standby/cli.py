@@ -123,3 +123,7 @@ def verify_log(config: ConfigOpt, json_out: JsonOpt = False) -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -114,6 +114,15 @@ class OidcSettings(_Section):
     prepublish_hours: float = Field(default=24.0, ge=0)
 
 
+class ClusterSettings(_Section):
+    # The controller this site renews its lease with (None: no controller, no lease).
+    controller_url: str | None = None
+    lease_ttl: float = Field(default=1.0, gt=0)
+    # The other site(s), asked "are you still a standby on my epoch?" when the
+    # controller cannot be reached (failsafe: a controller outage must not stop logins).
+    peer_urls: list[str] = []
+
+
 class SiteSettings(_Section):
     site: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     role: Literal["primary", "standby"] = "primary"
@@ -126,6 +135,7 @@ class SiteSettings(_Section):
     replication: ReplicationSettings = ReplicationSettings()
     backup: BackupSettings = BackupSettings()
     oidc: OidcSettings = OidcSettings()
+    cluster: ClusterSettings = ClusterSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def base_url(self) -> str:
