@@ -48,6 +48,10 @@ def init(
     role: Annotated[str, typer.Option(help="primary or standby")] = "primary",
     store_url: Annotated[str | None, typer.Option(help="store URL (default: SQLite file)")] = None,
     primary_url: Annotated[str | None, typer.Option(help="standby only: the primary's URL")] = None,
+    secrets_from: Annotated[
+        Path | None,
+        typer.Option(help="copy this secrets file (a standby shares its primary's secrets)"),
+    ] = None,
 ) -> None:
     """Write a site config and a secrets file (mode 0600), and create the store."""
     from standby.store import Store
@@ -58,7 +62,7 @@ def init(
     if primary_url:
         overrides["replication"] = {"primary_url": primary_url}
     try:
-        config_path, secrets_path = write_site(dir, site, overrides)
+        config_path, secrets_path = write_site(dir, site, overrides, secrets_from)
         settings = load_settings(config_path)
     except ConfigError as exc:
         fail(str(exc), 2)

@@ -315,9 +315,16 @@ def load_secrets(settings: SiteSettings, env: dict[str, str] | None = None) -> S
 
 
 def write_site(
-    directory: Path, site: str, overrides: dict[str, Any] | None = None
+    directory: Path,
+    site: str,
+    overrides: dict[str, Any] | None = None,
+    secrets_from: Path | None = None,
 ) -> tuple[Path, Path]:
-    """Write a new site config and secrets file into ``directory``; return both paths."""
+    """Write a new site config and secrets file into ``directory``; return both paths.
+
+    ``secrets_from`` copies another site's secrets file: the sites of one cluster share
+    the key-encryption key (so a promoted standby can use the replicated signing keys),
+    the replication secret and the backup key."""
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "standby.yaml"
     secrets_path = directory / "secrets.yaml"
@@ -334,8 +341,9 @@ def write_site(
     config = _merge(config, overrides or {})
     SiteSettings.model_validate(config)
     if not secrets_path.exists():
+        values = new_secrets() if secrets_from is None else _read_yaml(secrets_from)
         fd = os.open(secrets_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
-            yaml.safe_dump(new_secrets(), fh)
+            yaml.safe_dump(values, fh)
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     return config_path, secrets_path

@@ -28,6 +28,7 @@ def make_site_dir(
     store_url: str | None = None,
     role: str = "primary",
     extra: dict[str, Any] | None = None,
+    secrets_from: Path | None = None,
 ) -> Path:
     """Write a site's config + secrets under root/site and return the config path."""
     port = port or free_port()
@@ -44,7 +45,7 @@ def make_site_dir(
             overrides[key] = {**overrides[key], **value}
         else:
             overrides[key] = value
-    config, _ = write_site(root / site, site, overrides)
+    config, _ = write_site(root / site, site, overrides, secrets_from)
     return config
 
 
