@@ -215,6 +215,7 @@ def _part_mounts() -> list[Callable[[FastAPI, Site], None]]:
     from standby.identity import mount as identity_mount
 
     mounts.append(identity_mount)
+    mounts.append(__import__("standby.replication", fromlist=["mount"]).mount)
     return mounts
 
 

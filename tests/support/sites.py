@@ -66,11 +66,12 @@ class SiteProcess:
         self.log_path = config.parent / "serve.log"
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
+        self.argv = [sys.executable, "-m", "standby.cli", "serve", "--config", str(config)]
 
     def start(self, timeout: float = 30.0) -> SiteProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "standby.cli", "serve", "--config", str(self.config)],
+            self.argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,

@@ -1,0 +1,40 @@
+"""Replication: the primary's change stream, the standby's applier, sync mode, epochs,
+fencing, rejoin with quarantine. ``mount(app, site)`` plugs it into a site."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from standby.server import Site
+
+
+def mount(app: FastAPI, site: Site) -> None:
+    from standby.replication import applier, control, fencing, routes, stream
+    from standby.replication.state import state_of
+    from standby.replication.status import ReplicationCollector
+    from standby.replication.sync import SyncGate
+
+    state = state_of(site)
+    cfg = site.settings.replication
+    state.gate = SyncGate(site.name, cfg.sync_timeout, cfg.strict, cfg.mode == "sync")
+    fencing.load(site)
+    # Wake streams first, then wait for the standby (sync): the order matters.
+    site.store.commit_hooks.insert(0, lambda _records: state.signal.notify())
+    site.store.commit_hooks.append(state.gate.commit_hook)
+    site.write_guards.append(lambda: fencing.guard(site))
+    site.write_guards.append(state.gate.guard)
+    site.metrics.registry.register(ReplicationCollector(site))
+    site.background.append(applier.run)
+
+    add = app.add_api_route
+    add("/replication/stream", stream.stream, methods=["GET"])
+    add("/replication/ack", routes.ack, methods=["POST"])
+    add("/replication/status", routes.status, methods=["GET"])
+    add("/replication/timeline", routes.timeline, methods=["GET"])
+    add("/replication/reapply", routes.reapply_records, methods=["POST"])
+    add("/replication/promote", control.promote, methods=["POST"])
+    add("/replication/demote", control.demote, methods=["POST"])
+    add("/replication/follow", control.follow, methods=["POST"])
