@@ -125,6 +125,9 @@ def verify_log(config: ConfigOpt, json_out: JsonOpt = False) -> None:
     raise typer.Exit(1)
 
 
+__import__("standby.commands.replication", fromlist=["register"]).register(app)
+
+
 def main() -> None:
     app()
 

@@ -77,6 +77,10 @@ def _row(r: Any) -> dict[str, Any]:
     }
 
 
+def record_of(entry: dict[str, Any]) -> Record:
+    return Record.from_dict(entry["record"])
+
+
 def entries(
     store: Store, status: str | None = None, ids: Sequence[int] | None = None
 ) -> list[dict[str, Any]]:
