@@ -1,0 +1,1 @@
+"""HTTP routes of the identity core: the admin API and the per-tenant login endpoints."""

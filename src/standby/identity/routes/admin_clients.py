@@ -1,0 +1,55 @@
+"""Admin API: OIDC client records (the secret is in the create response only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from standby.identity import clients
+from standby.identity.routes.deps import Admin, IdPath, SiteDep, Tenant
+from standby.identity.routes.models import ClientCreate, ClientUpdate
+
+router = APIRouter(prefix="/admin/tenants/{tenant}/clients")
+
+
+@router.post("", status_code=201)
+def post_client(body: ClientCreate, tenant: Tenant, site: SiteDep, actor: Admin) -> dict[str, Any]:
+    return clients.create_client(
+        site,
+        tenant,
+        body.name,
+        redirect_uris=body.redirect_uris,
+        post_logout_redirect_uris=body.post_logout_redirect_uris,
+        grant_types=body.grant_types,
+        scopes=body.scopes,
+        token_endpoint_auth_method=body.token_endpoint_auth_method,
+        jwks=body.jwks,
+        actor=actor,
+    )
+
+
+@router.get("")
+def get_clients(tenant: Tenant, site: SiteDep, _: Admin) -> dict[str, Any]:
+    return {"clients": clients.list_clients(site, tenant)}
+
+
+@router.get("/{client_id}")
+def get_client(client_id: IdPath, tenant: Tenant, site: SiteDep, _: Admin) -> dict[str, Any]:
+    row = clients.get_client(site, tenant, client_id)
+    if row is None:
+        raise clients.client_not_found(client_id)
+    return row
+
+
+@router.patch("/{client_id}")
+def patch_client(
+    client_id: IdPath, body: ClientUpdate, tenant: Tenant, site: SiteDep, actor: Admin
+) -> dict[str, Any]:
+    return clients.update_client(site, tenant, client_id, body.model_dump(exclude_none=True), actor)
+
+
+@router.delete("/{client_id}")
+def delete_client(client_id: IdPath, tenant: Tenant, site: SiteDep, actor: Admin) -> dict[str, Any]:
+    clients.delete_client(site, tenant, client_id, actor)
+    return {"deleted": client_id}
