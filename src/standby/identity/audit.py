@@ -18,9 +18,14 @@ if TYPE_CHECKING:
 _SECRET_KEYS = {"password", "secret", "token", "code", "totp", "recovery_code", "client_secret"}
 
 
-def event_id(at: int) -> str:
-    """Ids sort by time, so paging by id is paging by time (the cursor is the last id)."""
-    return f"{at:017d}-{secrets.token_hex(6)}"
+def event_id(writer: Writer) -> str:
+    """Ids sort in log order (the LSN the event's record will get, then random), so paging
+    by id is paging in commit order and the cursor is simply the last id seen."""
+    if writer.records:
+        lsn = writer.records[-1].lsn + 1
+    else:  # the first change of this transaction; concurrent writers may tie (random breaks it)
+        lsn = writer.store.head().lsn + 1
+    return f"{lsn:016d}-{secrets.token_hex(6)}"
 
 
 def record(
@@ -40,7 +45,7 @@ def record(
     return writer.insert(
         audit_events,
         {
-            "id": event_id(at),
+            "id": event_id(writer),
             "tenant": tenant,
             "at": at,
             "actor": actor[:255],
