@@ -90,3 +90,113 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ---------------------------------------------------------------- pairs of sites
+
+
+def two_store_urls(kind: str, tmp_path: Path, postgres: Any | None) -> list[str]:
+    """Two empty stores of one kind (a primary's and a standby's)."""
+    if kind == "sqlite":
+        return [f"sqlite:///{tmp_path / f'store-{i}.db'}" for i in range(2)]
+    assert postgres is not None
+    return [postgres.url(postgres.create_database()) for _ in range(2)]
+
+
+def write_pair(
+    root: Path,
+    urls: list[str],
+    *,
+    replication: dict[str, Any] | None = None,
+    standby_replication: dict[str, Any] | None = None,
+) -> tuple[Path, Path]:
+    """Configs for primary site-a and its standby site-b (same secrets)."""
+    from tests.support.postgres import free_port
+    from tests.support.sites import make_site_dir
+
+    port = free_port()
+    primary = make_site_dir(
+        root, "site-a", port=port, store_url=urls[0], extra={"replication": replication or {}}
+    )
+    standby = make_site_dir(
+        root,
+        "site-b",
+        store_url=urls[1],
+        role="standby",
+        secrets_from=primary.parent / "secrets.yaml",
+        extra={
+            "replication": {
+                **(replication or {}),
+                "primary_url": f"http://127.0.0.1:{port}",
+                **(standby_replication or {}),
+            }
+        },
+    )
+    return primary, standby
+
+
+def secret_of(config: Path) -> str:
+    _, secrets = load_site(config)
+    return str(secrets.replication_secret.get_secret_value())
+
+
+def write(url: str, ops: list[dict[str, Any]], timeout: float = 10.0) -> httpx.Response:
+    return httpx.post(f"{url}/_workload/write", json={"ops": ops}, timeout=timeout)
+
+
+def tenant_op(tid: str) -> dict[str, Any]:
+    row = {"id": tid, "tenant": tid, "name": tid, "created_at": 1}
+    return {"op": "insert", "entity": "tenants", "row": row}
+
+
+def user_op(uid: str, tenant: str = "t1", **cols: Any) -> dict[str, Any]:
+    row = {"id": uid, "tenant": tenant, "username": uid, "created_at": 1, "updated_at": 1, **cols}
+    return {"op": "insert", "entity": "users", "row": row}
+
+
+def snapshot(url: str, site: str, tenants: list[str] | None = None) -> dict[str, list[Any]]:
+    """Every replicated row of a store, table by table, in id order."""
+    from sqlalchemy import select
+
+    from standby.store import Store
+    from standby.store.schema import REPLICATED_TABLES
+
+    store = Store(url, site)
+    try:
+        out: dict[str, list[Any]] = {}
+        with store.read() as conn:
+            for name, table in REPLICATED_TABLES.items():
+                q = select(table).order_by(table.c.id)
+                if tenants is not None:
+                    q = q.where(table.c.tenant.in_(tenants) | table.c.tenant.is_(None))
+                out[name] = [tuple(r) for r in conn.execute(q)]
+        return out
+    finally:
+        store.close()
+
+
+def rows_by_id(url: str, site: str, table: str) -> dict[str, dict[str, Any]]:
+    from sqlalchemy import select
+
+    from standby.store import Store
+    from standby.store.schema import REPLICATED_TABLES
+
+    store = Store(url, site)
+    try:
+        with store.read() as conn:
+            rows = conn.execute(select(REPLICATED_TABLES[table])).mappings()
+            return {r["id"]: dict(r) for r in rows}
+    finally:
+        store.close()
+
+
+def status(url: str, secret: str) -> dict[str, Any]:
+    resp = httpx.get(f"{url}/replication/status", headers=rep_headers(secret), timeout=5.0)
+    resp.raise_for_status()
+    data: dict[str, Any] = resp.json()
+    return data
+
+
+def caught_up(url: str, secret: str, lsn: int) -> bool:
+    s = status(url, secret)
+    return bool(s["position"] >= lsn and s["applied_lsn"] >= 0)

@@ -21,6 +21,9 @@ def mount(app: FastAPI, site: Site) -> None:
     cfg = site.settings.replication
     state.gate = SyncGate(site.name, cfg.sync_timeout, cfg.strict, cfg.mode == "sync")
     fencing.load(site)
+    followed = site.store.get_meta("primary_url")
+    if followed and site.role == "standby":
+        cfg.primary_url = followed  # set by /replication/follow; outlives the config file
     # Wake streams first, then wait for the standby (sync): the order matters.
     site.store.commit_hooks.insert(0, lambda _records: state.signal.notify())
     site.store.commit_hooks.append(state.gate.commit_hook)

@@ -133,6 +133,7 @@ def follow_now(site: Site, url: str, facts: dict[str, Any]) -> dict[str, Any]:
             fence(site, was_fenced or f"rejoin with {url} failed: {exc}")
             raise
         unfence(site)
+        site.settings.replication.primary_url = url  # refusals name it
         site.set_role("standby", epoch)
     if state.wake_applier is not None:
         state.wake_applier.set()
