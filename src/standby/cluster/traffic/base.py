@@ -1,0 +1,27 @@
+"""The traffic backend interface the controller drives, and the factory for a topology."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from standby.cluster.topology import ClusterSecrets, Topology
+
+
+@runtime_checkable
+class TrafficBackend(Protocol):
+    """Moves client traffic between sites; weights are 0..100 per site name."""
+
+    async def set_weights(self, weights: dict[str, int]) -> None: ...
+
+    async def weights(self) -> dict[str, int]: ...
+
+
+def make_backend(topology: Topology, secrets: ClusterSecrets) -> TrafficBackend:
+    """The backend named by ``topology.traffic.backend``."""
+    if topology.traffic.backend == "haproxy":
+        from standby.cluster.traffic.haproxy import HaproxyBackend
+
+        return HaproxyBackend(topology.traffic.haproxy.socket, topology.traffic.haproxy.backend)
+    from standby.cluster.traffic.builtin_client import BuiltinRouterClient
+
+    return BuiltinRouterClient(topology.traffic.listen, secrets.admin_token.get_secret_value())

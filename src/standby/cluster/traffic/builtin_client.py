@@ -1,0 +1,42 @@
+"""The controller's side of the builtin router: weights over its admin API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class RouterError(RuntimeError):
+    pass
+
+
+class BuiltinRouterClient:
+    """TrafficBackend that PUTs weights to a running `standby router`."""
+
+    def __init__(self, base_url: str, admin_token: str, timeout: float = 2.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {admin_token}"}
+        self.timeout = timeout
+
+    async def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        url = f"{self.base_url}/_router/{path}"
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                resp = await client.request(method, url, json=body, headers=self._headers)
+        except httpx.HTTPError as exc:
+            raise RouterError(f"router at {self.base_url} unreachable: {exc!r}") from exc
+        if resp.status_code != 200:
+            raise RouterError(f"router {method} {path}: HTTP {resp.status_code}: {resp.text[:200]}")
+        data: dict[str, Any] = resp.json()
+        return data
+
+    async def set_weights(self, weights: dict[str, int]) -> None:
+        await self._call("PUT", "weights", dict(weights))
+
+    async def weights(self) -> dict[str, int]:
+        data = await self._call("GET", "weights")
+        return {str(k): int(v) for k, v in data.items()}
+
+    async def status(self) -> dict[str, Any]:
+        return await self._call("GET", "status")

@@ -1,0 +1,167 @@
+"""Builtin router mechanics against small real upstream servers (uvicorn on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from standby.cluster.traffic.base import TrafficBackend
+from standby.cluster.traffic.builtin import Router, make_server
+from standby.cluster.traffic.builtin_client import BuiltinRouterClient, RouterError
+from tests.support.postgres import free_port
+from tests.support.traffic import EchoSite, ThreadServer, sites_seen, wait_for
+
+TOKEN = "router-admin-token-for-tests"
+
+
+@dataclass
+class Rig:
+    url: str
+    router: Router
+    sites: dict[str, EchoSite]
+    servers: dict[str, ThreadServer]
+
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _start(sites: dict[str, str], weights: dict[str, int]) -> tuple[Router, ThreadServer]:
+    router = Router(sites, weights, TOKEN, health_interval=0.05)
+    port = free_port()
+    server = ThreadServer(router, port, make_server(router, "127.0.0.1", port))
+    return router, server.start()
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    echoes = {"a": EchoSite("a"), "b": EchoSite("b", epoch=2)}
+    servers = {name: ThreadServer(app).start() for name, app in echoes.items()}
+    router, front = _start({n: s.url for n, s in servers.items()}, {"a": 100, "b": 0})
+    try:
+        yield Rig(front.url, router, echoes, servers)
+    finally:
+        front.stop()
+        for s in servers.values():
+            s.stop()
+
+
+def test_weights_move_traffic_and_site_headers_pass_through(rig: Rig) -> None:
+    assert sites_seen(rig.url, 20) == {"a": 20}
+    resp = httpx.put(f"{rig.url}/_router/weights", json={"a": 0, "b": 100}, headers=rig.admin())
+    assert resp.status_code == 200 and resp.json() == {"a": 0, "b": 100}
+    resp = httpx.get(f"{rig.url}/x")
+    assert resp.headers["standby-site"] == "b" and resp.headers["standby-epoch"] == "2"
+
+
+def test_weighted_split_sends_traffic_to_both(rig: Rig) -> None:
+    httpx.put(f"{rig.url}/_router/weights", json={"a": 50, "b": 50}, headers=rig.admin())
+    counts = sites_seen(rig.url, 200)
+    # 200 draws at p=0.5: below 40 on either side has probability < 1e-18
+    assert counts.get("a", 0) >= 40 and counts.get("b", 0) >= 40, counts
+
+
+def test_admin_api_requires_token_and_validates(rig: Rig) -> None:
+    assert httpx.get(f"{rig.url}/_router/weights").status_code == 401
+    bad = {"Authorization": "Bearer wrong"}
+    assert httpx.put(f"{rig.url}/_router/weights", json={"a": 1}, headers=bad).status_code == 401
+    for body in ({"zz": 10}, {"a": 101}, {"a": "x"}, [1]):
+        resp = httpx.put(f"{rig.url}/_router/weights", json=body, headers=rig.admin())
+        assert resp.status_code == 400, body
+        assert resp.json()["error"] == "invalid_weights"
+    assert rig.router.weights == {"a": 100, "b": 0}
+    status = httpx.get(f"{rig.url}/_router/status", headers=rig.admin()).json()
+    assert set(status["sites"]) == {"a", "b"} and status["sites"]["a"]["weight"] == 100
+
+
+def test_builtin_client_is_a_traffic_backend(rig: Rig) -> None:
+    client = BuiltinRouterClient(rig.url, TOKEN)
+    assert isinstance(client, TrafficBackend)
+    asyncio.run(client.set_weights({"a": 25, "b": 75}))
+    assert asyncio.run(client.weights()) == {"a": 25, "b": 75}
+    with pytest.raises(RouterError):
+        asyncio.run(BuiltinRouterClient(rig.url, "wrong").weights())
+
+
+def test_sticky_cookie_pins_and_fails_over_when_pinned_site_drains(rig: Rig) -> None:
+    httpx.put(f"{rig.url}/_router/weights", json={"a": 50, "b": 50}, headers=rig.admin())
+    with httpx.Client() as client:
+        first = client.get(f"{rig.url}/s")
+        pinned = first.headers["standby-site"]
+        assert client.cookies.get("standby_route") == pinned
+        assert {client.get(f"{rig.url}/s").headers["standby-site"] for _ in range(20)} == {pinned}
+        other = "b" if pinned == "a" else "a"
+        httpx.put(f"{rig.url}/_router/weights", json={pinned: 0, other: 100}, headers=rig.admin())
+        moved = client.get(f"{rig.url}/s")
+        assert moved.headers["standby-site"] == other
+        assert client.cookies.get("standby_route") == other
+
+
+def test_hop_by_hop_headers_removed_and_forwarded_headers_added(rig: Rig) -> None:
+    resp = httpx.get(
+        f"{rig.url}/echo?q=1",
+        headers={
+            "Connection": "x-drop-me",
+            "X-Drop-Me": "1",
+            "Proxy-Authorization": "Basic c2VjcmV0",
+            "TE": "trailers",
+            "X-Forwarded-For": "203.0.113.7",
+            "X-Keep": "yes",
+        },
+    )
+    echoed = {k: v for k, v in resp.json()["headers"]}
+    assert resp.json()["query"] == "q=1"
+    for gone in ("x-drop-me", "proxy-authorization", "te"):
+        assert gone not in echoed, gone
+    assert echoed["x-keep"] == "yes"
+    assert echoed["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+    assert echoed["x-forwarded-proto"] == "http"
+    assert echoed["x-forwarded-host"].startswith("127.0.0.1:")
+    for gone in ("x-hop-secret", "keep-alive", "proxy-agent"):
+        assert gone not in resp.headers, gone
+    assert resp.headers["x-end-to-end"] == "kept"
+
+
+def test_streams_large_bodies_both_ways(rig: Rig) -> None:
+    size = 24 * 1024 * 1024
+    with httpx.stream("GET", f"{rig.url}/big/{size}", timeout=30) as resp:
+        got = sum(len(c) for c in resp.iter_raw())
+    assert resp.status_code == 200 and got == size
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(64):
+            yield b"y" * 65536
+
+    resp = httpx.post(f"{rig.url}/upload", content=chunks(), timeout=30)
+    assert resp.json()["received"] == 64 * 65536
+
+
+def test_connect_failure_is_retried_on_another_site(rig: Rig) -> None:
+    httpx.put(f"{rig.url}/_router/weights", json={"a": 50, "b": 50}, headers=rig.admin())
+    rig.servers["a"].stop()  # refused at once; the router has not noticed yet
+    seen = sites_seen(rig.url, 20)
+    assert seen == {"b": 20}
+    assert rig.router.retries >= 1 or not rig.router.sites["a"].healthy
+
+
+def test_health_checks_eject_and_readmit(rig: Rig) -> None:
+    httpx.put(f"{rig.url}/_router/weights", json={"a": 50, "b": 50}, headers=rig.admin())
+    rig.sites["a"].ready = False
+    wait_for(lambda: not rig.router.sites["a"].healthy)
+    assert sites_seen(rig.url, 20) == {"b": 20}
+    status = httpx.get(f"{rig.url}/_router/status", headers=rig.admin()).json()
+    assert status["sites"]["a"]["healthy"] is False and "503" in status["sites"]["a"]["last_error"]
+    rig.sites["a"].ready = True
+    wait_for(lambda: rig.router.sites["a"].healthy)
+    assert "a" in sites_seen(rig.url, 40)
+
+
+def test_no_eligible_site_is_a_clear_503(rig: Rig) -> None:
+    httpx.put(f"{rig.url}/_router/weights", json={"a": 0, "b": 0}, headers=rig.admin())
+    resp = httpx.post(f"{rig.url}/t/x/login", content=json.dumps({"u": 1}))
+    assert resp.status_code == 503 and resp.json()["error"] == "no_healthy_site"
+    assert resp.headers["retry-after"] == "1"
