@@ -1,0 +1,257 @@
+"""The token endpoint's grants: authorization_code (single use, PKCE), refresh_token
+(rotation with reuse detection) and client_credentials.
+
+Each grant that changes state does it in one store transaction. When a replay is
+detected the revocation is committed first and the error raised after, so the
+revocation survives the error response.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from standby.crypto import constant_time_equals
+from standby.errors import ApiError
+from standby.identity import keys
+from standby.identity.clock import US, now
+from standby.identity.oidc import errors, families
+from standby.identity.oidc.client_auth import AuthenticatedClient, require_grant
+from standby.identity.oidc.tokens import access_token, id_token, issue_client_credentials
+from standby.identity.tokens import token_hash
+from standby.identity.users import get_user
+from standby.store.schema import auth_codes, refresh_tokens
+
+if TYPE_CHECKING:
+    from standby.server import Site
+
+VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+
+
+def scopes_of(text: str | None) -> list[str]:
+    return [s for s in (text or "").split(" ") if s]
+
+
+def _token_response(
+    site: Site,
+    tenant: str,
+    client: AuthenticatedClient,
+    *,
+    user: dict[str, Any],
+    scope: str,
+    auth_time: int,
+    amr: list[str],
+    at: int,
+    nonce: str | None,
+    sid: str | None,
+    refresh: str | None,
+) -> tuple[dict[str, Any], str, int]:
+    issued = access_token(
+        site,
+        tenant,
+        sub=user["id"],
+        client_id=client.id,
+        scope=scope,
+        auth_time=auth_time,
+        amr=amr,
+        at=at,
+    )
+    body: dict[str, Any] = {
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_in": site.settings.oidc.access_token_ttl,
+        "scope": scope,
+    }
+    if "openid" in scopes_of(scope):
+        body["id_token"] = id_token(
+            site,
+            tenant,
+            user=user,
+            client_id=client.id,
+            scope=scope,
+            auth_time=auth_time,
+            amr=amr,
+            nonce=nonce,
+            sid=sid,
+            at=at,
+        )
+    if refresh:
+        body["refresh_token"] = refresh
+    return body, issued.jti, issued.exp
+
+
+def _live_user(site: Site, tenant: str, user_id: str) -> dict[str, Any]:
+    user = get_user(site, tenant, user_id)
+    if user is None or user.get("disabled"):
+        raise errors.invalid_grant("the user of this grant no longer exists or is disabled")
+    return user
+
+
+def authorization_code(
+    site: Site, tenant: str, client: AuthenticatedClient, form: dict[str, str]
+) -> dict[str, Any]:
+    require_grant(client, "authorization_code")
+    code, redirect_uri = form.get("code"), form.get("redirect_uri")
+    if not code:
+        raise errors.invalid_request("code is required")
+    if not redirect_uri:
+        raise errors.invalid_request("redirect_uri is required")
+    verifier = form.get("code_verifier")
+    if verifier is not None and not VERIFIER.match(verifier):
+        raise errors.invalid_request("code_verifier must be 43-128 unreserved characters")
+    keys.signing_key(site)  # make sure a key exists before the transaction opens
+    at = now(site)
+    failure: ApiError | None = None
+    body: dict[str, Any] = {}
+    with site.store.write() as w:
+        row = families.locked_row(w, auth_codes, token_hash(code), tenant)
+        if row is None or row["client_id"] != client.id:
+            raise errors.invalid_grant("unknown authorization code")
+        if row["used_at"] is not None:
+            families.revoke_issued(w, tenant, json.loads(row["issued"]), at)
+            failure = errors.invalid_grant(
+                "authorization code was already used; the tokens it issued are revoked"
+            )
+        else:
+            _check_code(row, redirect_uri, verifier, at)
+            user = _live_user(site, tenant, row["user_id"])
+            amr = json.loads(row["amr"])
+            refresh = None
+            issued: list[str] = []
+            if "refresh_token" in client.list("grant_types"):
+                refresh, family = families.insert_refresh(
+                    w,
+                    tenant,
+                    family=None,
+                    client_id=client.id,
+                    user_id=user["id"],
+                    session_id=row["session_id"],
+                    scope=row["scope"],
+                    auth_time=row["auth_time"],
+                    amr=amr,
+                    at=at,
+                    expires_at=at + site.settings.oidc.refresh_token_ttl * US,
+                )
+                issued.append(f"rt:{family}")
+            body, jti, exp = _token_response(
+                site,
+                tenant,
+                client,
+                user=user,
+                scope=row["scope"],
+                auth_time=row["auth_time"],
+                amr=amr,
+                at=at,
+                nonce=row["nonce"],
+                sid=row["session_id"],
+                refresh=refresh,
+            )
+            issued.append(f"at:{jti}:{exp * US}")
+            w.update(auth_codes, row["id"], {"used_at": at, "issued": json.dumps(issued)})
+    if failure:
+        raise failure
+    return body
+
+
+def _check_code(row: dict[str, Any], redirect_uri: str, verifier: str | None, at: int) -> None:
+    if at >= row["expires_at"]:
+        raise errors.invalid_grant("authorization code has expired")
+    if not constant_time_equals(row["redirect_uri"], redirect_uri):
+        raise errors.invalid_grant("redirect_uri does not match the authorization request")
+    challenge = row["code_challenge"]
+    if challenge:
+        if not verifier:
+            raise errors.invalid_grant("code_verifier is required (PKCE)")
+        if not constant_time_equals(create_s256_code_challenge(verifier), challenge):
+            raise errors.invalid_grant("code_verifier does not match the code_challenge")
+    elif verifier:
+        raise errors.invalid_grant("code_verifier sent but the request had no code_challenge")
+
+
+def refresh_token(
+    site: Site, tenant: str, client: AuthenticatedClient, form: dict[str, str]
+) -> dict[str, Any]:
+    require_grant(client, "refresh_token")
+    token = form.get("refresh_token")
+    if not token:
+        raise errors.invalid_request("refresh_token is required")
+    keys.signing_key(site)
+    at = now(site)
+    failure: ApiError | None = None
+    body: dict[str, Any] = {}
+    with site.store.write() as w:
+        row = families.locked_row(w, refresh_tokens, token_hash(token), tenant)
+        if row is None or row["client_id"] != client.id:
+            raise errors.invalid_grant("unknown refresh token")
+        if row["revoked_at"] is not None:
+            raise errors.invalid_grant("refresh token has been revoked")
+        if at >= row["expires_at"]:
+            raise errors.invalid_grant("refresh token has expired")
+        if row["used_at"] is not None:
+            # Reuse of a rotated token: someone holds a copy. Revoke the whole family.
+            families.revoke_family(w, tenant, row["family"], at)
+            failure = errors.invalid_grant(
+                "refresh token was already used; every token of its family is revoked"
+            )
+        else:
+            granted = scopes_of(row["scope"])
+            asked = scopes_of(form.get("scope")) or granted
+            if not set(asked) <= set(granted):
+                raise errors.invalid_scope("scope exceeds what was granted")
+            scope = " ".join(s for s in granted if s in asked)
+            user = _live_user(site, tenant, row["user_id"])
+            amr = json.loads(row["amr"])
+            w.update(refresh_tokens, row["id"], {"used_at": at})
+            new_refresh, _ = families.insert_refresh(
+                w,
+                tenant,
+                family=row["family"],
+                client_id=client.id,
+                user_id=user["id"],
+                session_id=row["session_id"],
+                scope=row["scope"],
+                auth_time=row["auth_time"],
+                amr=amr,
+                at=at,
+                expires_at=row["expires_at"],
+            )
+            body, _, _ = _token_response(
+                site,
+                tenant,
+                client,
+                user=user,
+                scope=scope,
+                auth_time=row["auth_time"],
+                amr=amr,
+                at=at,
+                nonce=None,
+                sid=row["session_id"],
+                refresh=new_refresh,
+            )
+    if failure:
+        raise failure
+    return body
+
+
+def client_credentials(
+    site: Site, tenant: str, client: AuthenticatedClient, form: dict[str, str]
+) -> dict[str, Any]:
+    require_grant(client, "client_credentials")
+    if client.method == "none":
+        raise errors.unauthorized_client("a public client cannot use client_credentials")
+    allowed = [s for s in client.list("scopes") if s not in ("openid", "offline_access")]
+    asked = scopes_of(form.get("scope"))
+    if not set(asked) <= set(allowed):
+        raise errors.invalid_scope(f"this client may ask for: {' '.join(allowed) or 'no scope'}")
+    scope = " ".join(s for s in allowed if s in asked) if asked else " ".join(allowed)
+    return issue_client_credentials(site, tenant, client.id, scope)
+
+
+GRANTS = {
+    "authorization_code": authorization_code,
+    "refresh_token": refresh_token,
+    "client_credentials": client_credentials,
+}

@@ -1,0 +1,96 @@
+"""Verifying our JWTs against a JWK Set: signature (joserfc), then iss/aud/exp/typ.
+
+Parsed keys are cached by kid, so verifying costs one signature check and a claims pass;
+this is also what a resource server holding a cached JWKS does (see bench/tokens.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, OKPKey, RSAKey, import_key
+
+ALGORITHMS = ("RS256", "ES256", "EdDSA")
+
+
+class InvalidToken(Exception):
+    """The token is not one of ours, or not valid now; the message says which check failed."""
+
+
+class Verifier:
+    """Verify compact JWTs with keys from a JWK Set; ``now`` (seconds) can be injected."""
+
+    def __init__(
+        self,
+        jwks: dict[str, Any],
+        *,
+        leeway: int = 0,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.leeway = leeway
+        self.now = now
+        self.keys: dict[str, RSAKey | ECKey | OKPKey] = {}
+        for jwk in jwks.get("keys", []):
+            if "kid" in jwk:
+                self.keys[jwk["kid"]] = import_key(jwk)  # type: ignore[assignment]
+
+    def verify(
+        self,
+        token: str,
+        *,
+        issuer: str,
+        audience: str | None = None,
+        typ: str | None = None,
+        check_exp: bool = True,
+    ) -> dict[str, Any]:
+        try:
+            header = jws.extract_compact(token.encode()).headers()
+        except (JoseError, ValueError, UnicodeError) as exc:
+            raise InvalidToken("not a compact JWS") from exc
+        kid, alg = header.get("kid"), header.get("alg")
+        key = self.keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise InvalidToken("signed with a key that is not in the JWK Set")
+        if alg not in ALGORITHMS:
+            raise InvalidToken(f"algorithm {alg!r} is not accepted")
+        if typ is not None and str(header.get("typ", "")).lower() not in (
+            typ,
+            f"application/{typ}",
+        ):
+            raise InvalidToken(f"token type is not {typ}")
+        try:
+            obj = jws.deserialize_compact(token, key, algorithms=[alg])
+            claims = json.loads(obj.payload)
+        except (JoseError, ValueError) as exc:
+            raise InvalidToken("bad signature") from exc
+        if not isinstance(claims, dict):
+            raise InvalidToken("claims are not a JSON object")
+        check_claims(claims, issuer, audience, self.now(), self.leeway, check_exp)
+        return claims
+
+
+def check_claims(
+    claims: dict[str, Any],
+    issuer: str,
+    audience: str | None,
+    now: float,
+    leeway: int,
+    check_exp: bool = True,
+) -> None:
+    if claims.get("iss") != issuer:
+        raise InvalidToken("issued by another issuer")
+    if audience is not None:
+        aud = claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        if audience not in auds:
+            raise InvalidToken("issued for another audience")
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float):
+        raise InvalidToken("no expiry")
+    if check_exp and now >= exp + leeway:
+        raise InvalidToken("expired")
