@@ -216,6 +216,7 @@ def _part_mounts() -> list[Callable[[FastAPI, Site], None]]:
 
     mounts.append(identity_mount)
     mounts.append(__import__("standby.replication", fromlist=["mount"]).mount)
+    mounts.append(__import__("standby.backup", fromlist=["mount"]).mount)
     mounts.append(__import__("standby.cluster.lease", fromlist=["mount"]).mount)
     mounts.append(__import__("standby.identity.oidc", fromlist=["mount"]).mount)
     return mounts

@@ -102,6 +102,8 @@ class BackupSettings(_Section):
     schedule_verify_seconds: float | None = None
     keep_count: int = Field(default=7, ge=1)
     keep_days: float | None = None
+    # Archive change-log segments continuously while serving as primary.
+    archive: bool = True
 
 
 class OidcSettings(_Section):
@@ -151,6 +153,8 @@ class Secrets(BaseModel):
     backup_key: SecretStr | None = None
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
+    # Retired backup keys, kept so backups made before a key rotation still restore.
+    backup_keys_old: list[SecretStr] = []
 
     @field_validator("*", mode="before")
     @classmethod
@@ -183,6 +187,9 @@ class Secrets(BaseModel):
                 "(standby init writes one) or set STANDBY_BACKUP_KEY"
             )
         return decode_key(self.backup_key.get_secret_value())
+
+    def old_backup_keys_bytes(self) -> list[bytes]:
+        return [decode_key(k.get_secret_value()) for k in self.backup_keys_old]
 
 
 def decode_key(text: str) -> bytes:

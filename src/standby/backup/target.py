@@ -1,0 +1,169 @@
+"""Writing a loaded backup into a target store so that it only ever appears complete:
+PostgreSQL in one transaction (DDL included); SQLite into a temp file beside the target,
+renamed over it at the end. A refused or failed restore leaves the target untouched."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, insert, inspect, text
+
+from standby.backup.errors import BackupError, TargetNotEmpty
+from standby.backup.load import Loaded
+from standby.backup.snapshot import SNAPSHOT_TABLES
+from standby.store.engine import describe, is_postgres, make_engine, normalize_url
+from standby.store.migrate import MIGRATIONS
+from standby.store.schema import change_log, metadata, store_meta, timeline_history
+from standby.store.store import apply_row, now_us
+
+BATCH = 5000
+Progress = Callable[[str, int, int], None]
+
+
+def sqlite_path(url: str) -> Path:
+    return Path(url[len("sqlite:///") :])
+
+
+def _sqlite_has_tables(path: Path) -> bool:
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()
+        return bool(row[0])
+    except sqlite3.DatabaseError as exc:
+        raise TargetNotEmpty(f"{path} exists and is not an empty SQLite store ({exc})") from exc
+    finally:
+        conn.close()
+
+
+def write(
+    url: str,
+    loaded: Loaded,
+    *,
+    site: str,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> None:
+    url = normalize_url(url)
+    if is_postgres(url):
+        _write_postgres(url, loaded, site, force, progress)
+    elif url.startswith("sqlite:///"):
+        _write_sqlite(sqlite_path(url), loaded, site, force, progress)
+    else:
+        raise BackupError(f"unsupported restore target {describe(url)}; use sqlite or postgresql")
+
+
+def _refuse(where: str) -> TargetNotEmpty:
+    return TargetNotEmpty(
+        f"restore target {where} is not empty; restore into an empty store, "
+        "or pass --force to replace it"
+    )
+
+
+def _write_sqlite(
+    path: Path, loaded: Loaded, site: str, force: bool, progress: Progress | None
+) -> None:
+    if _sqlite_has_tables(path) and not force:
+        raise _refuse(str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.restoring-{secrets.token_hex(4)}")
+    engine = make_engine(f"sqlite:///{tmp}")
+    try:
+        with engine.begin() as conn:
+            fill(conn, loaded, site, progress)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
+        for stale in ("-wal", "-shm", "-journal"):
+            Path(str(path) + stale).unlink(missing_ok=True)
+        os.replace(tmp, path)
+    finally:
+        engine.dispose()
+        for leftover in ("", "-wal", "-shm", "-journal"):
+            Path(str(tmp) + leftover).unlink(missing_ok=True)
+
+
+def _write_postgres(
+    url: str, loaded: Loaded, site: str, force: bool, progress: Progress | None
+) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            existing = inspect(conn).get_table_names()
+            if existing:
+                if not force:
+                    raise _refuse(describe(url))
+                metadata.drop_all(conn)
+                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            fill(conn, loaded, site, progress)
+    finally:
+        engine.dispose()
+
+
+def _stamp(conn: Connection) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    MigrationContext.configure(conn).stamp(ScriptDirectory.from_config(cfg), "head")
+
+
+def fill(conn: Connection, loaded: Loaded, site: str, progress: Progress | None = None) -> None:
+    """Create the schema and load snapshot rows and replayed records on one connection."""
+    metadata.create_all(conn)
+    _stamp(conn)
+    snap = loaded.snapshot
+    total = sum(len(r) for r in snap.rows.values()) + len(loaded.records)
+    done = 0
+    for table in SNAPSHOT_TABLES:
+        rows = snap.rows.get(table.name, [])
+        for i in range(0, len(rows), BATCH):
+            conn.execute(insert(table), rows[i : i + BATCH])
+            done += len(rows[i : i + BATCH])
+            if progress:
+                progress("write", done, total)
+    known_epochs = {int(r["epoch"]) for r in snap.rows.get("timeline_history", [])}
+    log_rows: list[dict[str, Any]] = []
+    for rec in loaded.records:
+        apply_row(conn, rec)
+        log_rows.append(rec.to_dict())
+        if rec.epoch not in known_epochs:
+            known_epochs.add(rec.epoch)
+            conn.execute(
+                insert(timeline_history).values(
+                    epoch=rec.epoch,
+                    start_lsn=rec.lsn,
+                    site=rec.site,
+                    created_at=rec.committed_at,
+                    reason="seen in archived segments during restore",
+                )
+            )
+        if len(log_rows) >= BATCH:
+            conn.execute(insert(change_log), log_rows)
+            done += len(log_rows)
+            log_rows = []
+            if progress:
+                progress("write", done, total)
+    if log_rows:
+        conn.execute(insert(change_log), log_rows)
+    meta = {
+        "site": site,
+        "role": "primary",
+        "epoch": str(max(loaded.epoch, snap.head.epoch, 1)),
+        "restored_from": json.dumps(
+            {"set": loaded.set["id"], "lsn": loaded.lsn, "at": now_us()}, sort_keys=True
+        ),
+    }
+    if snap.checkpoint:
+        meta["checkpoint"] = snap.checkpoint
+    conn.execute(insert(store_meta), [{"name": k, "value": v} for k, v in meta.items()])
+    if progress:
+        progress("write", total, total)
