@@ -129,6 +129,7 @@ __import__("standby.commands.replication", fromlist=["register"]).register(app)
 __import__("standby.commands.router", fromlist=["register"]).register(app)
 __import__("standby.commands.cluster", fromlist=["register"]).register(app)
 __import__("standby.commands.keys", fromlist=["register"]).register(app)
+__import__("standby.commands.identity", fromlist=["register"]).register(app)
 
 
 def main() -> None:
