@@ -7,7 +7,9 @@ import base64
 import hashlib
 import secrets
 import time
+from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -69,3 +71,40 @@ def assertion(
         "jti": jti or secrets.token_urlsafe(12),
     }
     return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
+
+
+class FormParser(HTMLParser):
+    """The first <form> of a page as a browser sees it: action, method, named inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.method = "get"
+        self.fields: dict[str, str] = {}
+        self._in_form = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form" and self.action is None:
+            self.action, self.method, self._in_form = (
+                a.get("action", ""),
+                a.get("method", "get"),
+                True,
+            )
+        elif tag == "input" and self._in_form and a.get("name"):
+            self.fields[a["name"]] = a.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._in_form = False
+
+
+def parse_form(html: str) -> FormParser:
+    p = FormParser()
+    p.feed(html)
+    assert p.action is not None, "no form on the page"
+    return p
+
+
+def query_of(location: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(location).query))

@@ -52,8 +52,10 @@ def selftest(site: Site) -> str | None:
 
 def mount(app: FastAPI, site: Site) -> None:
     """Add the OIDC routes, the signing-key schedule and the token readiness check."""
-    from standby.identity.oidc import endpoints
+    from standby.identity.oidc import authorize, endpoints, logout
 
     app.include_router(endpoints.router())
+    app.include_router(authorize.router())
+    app.include_router(logout.router())
     site.background.append(keys.key_schedule)
     site.readiness["tokens"] = lambda: selftest(site)
