@@ -21,10 +21,9 @@ _SECRET_KEYS = {"password", "secret", "token", "code", "totp", "recovery_code", 
 def event_id(writer: Writer) -> str:
     """Ids sort in log order (the LSN the event's record will get, then random), so paging
     by id is paging in commit order and the cursor is simply the last id seen."""
-    if writer.records:
-        lsn = writer.records[-1].lsn + 1
-    else:  # the first change of this transaction; concurrent writers may tie (random breaks it)
-        lsn = writer.store.head().lsn + 1
+    # Before the transaction's first change the head is read in the same transaction;
+    # concurrent writers on PostgreSQL may then tie, and the random part breaks the tie.
+    lsn = (writer.records[-1].lsn if writer.records else writer.store._head(writer.conn).lsn) + 1
     return f"{lsn:016d}-{secrets.token_hex(6)}"
 
 
