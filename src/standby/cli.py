@@ -126,6 +126,7 @@ def verify_log(config: ConfigOpt, json_out: JsonOpt = False) -> None:
 
 
 __import__("standby.commands.replication", fromlist=["register"]).register(app)
+__import__("standby.commands.demo", fromlist=["register"]).register(app)
 __import__("standby.commands.router", fromlist=["register"]).register(app)
 __import__("standby.commands.cluster", fromlist=["register"]).register(app)
 __import__("standby.commands.keys", fromlist=["register"]).register(app)

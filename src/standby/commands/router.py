@@ -29,6 +29,7 @@ def router(
     if topo.traffic.backend != "builtin":
         fail(f"{topology}: traffic.backend is {topo.traffic.backend!r}; the router is 'builtin'", 2)
     logging.basicConfig(level=log_level.upper(), format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request
     make_server(Router.from_topology(topo, secrets), host, port, log_level="warning").run()
 
 

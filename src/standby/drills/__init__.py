@@ -1,0 +1,1 @@
+"""Drills: a workload through the router, injected faults, and measured RTO/RPO reports."""
