@@ -16,7 +16,8 @@ import time
 
 import httpx
 
-from standby.replication import epochs
+from standby.replication import catchup, epochs
+from standby.replication.catchup import CatchupError
 from standby.replication.client import PeerError, error_of, headers, primary_url
 from standby.replication.framing import Heartbeat, StreamError, decode
 from standby.replication.state import FollowerProgress, state_of
@@ -76,6 +77,10 @@ async def _ack(site: Site, client: httpx.AsyncClient, url: str, lsn: int) -> Non
 async def _refused(site: Site, url: str, err: PeerError) -> None:
     """A refused stream: adopt a newer timeline when nothing diverged, else say what to do."""
     body = err.body
+    if err.status == 410 and isinstance(body.get("oldest_lsn"), int):
+        applied = await asyncio.to_thread(catchup.from_archive, site, body["oldest_lsn"])
+        _event("caught_up_from_archive", site=site.name, records=applied, primary=url)
+        return
     if err.status == 409 and body.get("error") == "stale_epoch" and "timeline" in body:
         timeline = body["timeline"]
         fork = epochs.divergence_lsn(site.epoch, timeline)
@@ -131,6 +136,8 @@ async def _consume(
     buffer: list[Record] = []
     last_lsn = after
     async for line in resp.aiter_lines():
+        if site.role != "standby":
+            return  # promoted (or rejoining): stop following at once
         if not line.strip():
             continue
         item = decode(line)
@@ -198,7 +205,14 @@ async def run(site: Site) -> None:
                 backoff = 0.1
             except Stop:
                 _event("applier_stopped", site=site.name, role=site.role)
-            except (StreamError, ApplyError, PeerError, httpx.HTTPError, ValueError) as exc:
+            except (
+                StreamError,
+                ApplyError,
+                CatchupError,
+                PeerError,
+                httpx.HTTPError,
+                ValueError,
+            ) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 if reason != progress.last_error:
                     log.error(

@@ -74,8 +74,9 @@ def report(site: Site) -> dict[str, Any]:
         "role": site.role,
         "epoch": site.epoch,
         "head_lsn": head.lsn,
+        "head_hash": head.hash,
         "head_committed_at": head.committed_at,
-        "applied_lsn": head.lsn if site.role == "primary" else f.applied_lsn,
+        "applied_lsn": head.lsn,  # the log is the position: its head is what was applied
         "position": f.position if site.role == "standby" else head.lsn,
         "primary_url": primary_url(site) if site.role == "standby" else None,
         "connected": f.connected if site.role == "standby" else None,

@@ -1,0 +1,87 @@
+"""A standby behind what the primary's log still holds catches up from the backup archive."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, select
+
+from standby.backup.context import Backups
+from standby.store import Record, Store
+from standby.store.schema import change_log
+from tests.support.replication import (
+    WorkloadSite,
+    caught_up,
+    secret_of,
+    snapshot,
+    status,
+    tenant_op,
+    two_store_urls,
+    user_op,
+    wait_for,
+    write,
+    write_pair,
+)
+from tests.support.sites import SiteProcess, load_site
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def urls(request: pytest.FixtureRequest, tmp_path: Path) -> list[str]:
+    pg = request.getfixturevalue("postgres") if request.param == "postgres" else None
+    return two_store_urls(request.param, tmp_path, pg)
+
+
+def _trim(url: str, upto: int) -> None:
+    """What log retention does on a primary: drop records <= upto, keep a checkpoint."""
+    store = Store(url, "site-a")
+    try:
+        with store.engine.begin() as conn:
+            row = conn.execute(select(change_log).where(change_log.c.lsn == upto)).mappings()
+            cp = Record.from_dict(dict(row.one()))
+            conn.execute(delete(change_log).where(change_log.c.lsn <= upto))
+        store.set_meta(
+            "checkpoint",
+            json.dumps(
+                {"lsn": cp.lsn, "hash": cp.hash, "epoch": cp.epoch, "committed_at": cp.committed_at}
+            ),
+        )
+    finally:
+        store.close()
+
+
+def test_standby_catches_up_from_the_archive_then_streams(tmp_path: Path, urls: list[str]) -> None:
+    archive = {"directory": str(tmp_path / "archive"), "segment_seconds": 0.1}
+    pc, sc = write_pair(tmp_path, urls)
+    for cfg in (pc, sc):  # both sites see the same archive
+        text = cfg.read_text() + "backup:\n" + "".join(f"  {k}: {v}\n" for k, v in archive.items())
+        cfg.write_text(text)
+    secret = secret_of(pc)
+    a = WorkloadSite(pc).start()
+    b = SiteProcess(sc)
+    try:
+        assert write(a.url, [tenant_op("t1")]).status_code == 200
+        for i in range(10):
+            last = write(a.url, [user_op(f"u{i}")]).json()["lsn"]
+        settings, secrets = load_site(pc)
+        catalog = Backups.open(settings, secrets).catalog
+
+        def archived() -> bool:
+            seg = catalog.last_segment()
+            return seg is not None and seg.last_lsn >= last
+
+        wait_for(archived)
+        _trim(urls[0], last - 2)
+        assert status(a.url, secret)["head_lsn"] == last
+        b.start()
+        for i in range(10, 13):
+            last = write(a.url, [user_op(f"u{i}")]).json()["lsn"]
+        wait_for(lambda: caught_up(b.url, secret, last))
+        assert snapshot(urls[1], "site-b") == snapshot(urls[0], "site-a")
+        assert "caught_up_from_archive" in b.log_path.read_text()
+    finally:
+        b.stop()
+        a.stop()
