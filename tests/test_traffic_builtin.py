@@ -165,3 +165,18 @@ def test_no_eligible_site_is_a_clear_503(rig: Rig) -> None:
     resp = httpx.post(f"{rig.url}/t/x/login", content=json.dumps({"u": 1}))
     assert resp.status_code == 503 and resp.json()["error"] == "no_healthy_site"
     assert resp.headers["retry-after"] == "1"
+
+
+def test_write_refused_by_a_standby_is_sent_to_the_other_site(rig: Rig) -> None:
+    httpx.put(f"{rig.url}/_router/weights", json={"a": 50, "b": 50}, headers=rig.admin())
+    rig.sites["b"].refuse_writes = True
+    with httpx.Client() as client:
+        for i in range(20):
+            client.cookies.clear()
+            resp = client.post(f"{rig.url}/w", json={"i": i})
+            assert resp.status_code == 200 and resp.headers["standby-site"] == "a"
+            assert resp.json()["received"] > 0  # the buffered body was sent again in full
+    assert rig.router.retries > 0
+    httpx.put(f"{rig.url}/_router/weights", json={"a": 0, "b": 100}, headers=rig.admin())
+    resp = httpx.post(f"{rig.url}/w", json={})
+    assert resp.status_code == 503 and resp.json()["error"] == "not_writable"

@@ -50,6 +50,7 @@ class EchoSite:
         self.name = name
         self.epoch = epoch
         self.ready = True
+        self.refuse_writes = False  # act as a standby: POST -> 503, Standby-Role: standby
         self.hits = 0
 
     def _headers(self, extra: list[tuple[bytes, bytes]] = ()) -> list[tuple[bytes, bytes]]:  # type: ignore[assignment]
@@ -69,6 +70,11 @@ class EchoSite:
             await send({"type": "http.response.body", "body": b"{}"})
             return
         self.hits += 1
+        if self.refuse_writes and scope["method"] == "POST":
+            refusal = self._headers([(b"standby-role", b"standby")])
+            await send({"type": "http.response.start", "status": 503, "headers": refusal})
+            await send({"type": "http.response.body", "body": b'{"error": "not_writable"}'})
+            return
         if path.startswith("/big/"):
             total = int(path.rsplit("/", 1)[1])
             await send({"type": "http.response.start", "status": 200, "headers": self._headers()})

@@ -36,6 +36,7 @@ class WorkloadConfig:
     concurrency: int = 4
     max_requests: int = 20_000  # bound on the whole run
     pause: float = 0.01  # between one worker's requests
+    error_pause: float = 0.1  # after a failed request
     timeout: float = 2.0
     write_prefix: str = "w"
 
@@ -205,13 +206,14 @@ class Workload:
                 op = OPS[(index + n) % len(OPS)]
                 user = c.users[(index * 7 + n) % len(c.users)]
                 if op == "login":
-                    await self.login(client, *user)
+                    ok = await self.login(client, *user)
                 elif op == "write":
-                    await self.write(client, f"{c.write_prefix}-{index}-{n}")
+                    ok = await self.write(client, f"{c.write_prefix}-{index}-{n}")
                 else:
-                    await self.token(client, user[0])
+                    ok = await self.token(client, user)
                 n += 1
-                await asyncio.sleep(c.pause)
+                # a client that just failed backs off a little, as Retry-After asks
+                await asyncio.sleep(c.pause if ok else max(c.pause, c.error_pause))
 
     async def login(self, client: httpx.AsyncClient, username: str, password: str) -> bool:
         c = self.config
@@ -230,17 +232,24 @@ class Workload:
         )
         return resp is not None
 
-    async def token(self, client: httpx.AsyncClient, username: str) -> bool:
+    async def token(self, client: httpx.AsyncClient, user: tuple[str, str]) -> bool:
         c = self.config
         if c.client is None or self.grant_mode == "none":
             return False
         url = f"{c.base_url}/t/{c.tenant}/token"
         auth = (c.client.client_id, c.client.client_secret)
+        username = user[0]
         if self.grant_mode == "refresh_token" and username in self._refresh:
             form = {"grant_type": "refresh_token", "refresh_token": self._refresh[username]}
             resp = await self._request(client, "token", username, "POST", url, data=form, auth=auth)
             if resp is not None and resp.json().get("refresh_token"):
                 self._refresh[username] = resp.json()["refresh_token"]
+            elif self.acks[-1].error == "http_400 invalid_grant":
+                # the token was lost or revoked: sign in again, as an application would
+                base = f"{c.base_url}/t/{c.tenant}"
+                again = await self._authorization_code(client, base, *user)
+                if again:
+                    self._refresh[username] = again
             return resp is not None
         form = {"grant_type": "client_credentials"}
         key = c.client.client_id

@@ -49,12 +49,34 @@ class _Body:
                 return
 
 
-def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+# Request bodies up to this size are read before forwarding, so the request can be sent
+# again to another site; larger ones are streamed (and retried only before the first byte).
+REPLAY_LIMIT = 64 * 1024
+
+
+async def _request_body(
+    headers: list[tuple[bytes, bytes]], receive: Receive
+) -> bytes | _Body | None:
+    length: int | None = None
+    chunked = False
     for key, value in headers:
         k = key.lower()
-        if k == b"transfer-encoding" or (k == b"content-length" and value.strip() != b"0"):
-            return True
-    return False
+        if k == b"transfer-encoding":
+            chunked = True
+        elif k == b"content-length" and value.strip().isdigit():
+            length = int(value)
+    if not chunked and not length:
+        return None
+    if chunked or length is None or length > REPLAY_LIMIT:
+        return _Body(receive)
+    data = b""
+    async for chunk in _Body(receive):
+        data += chunk
+    return data
+
+
+def _refused_by_standby(response: httpx.Response) -> bool:
+    return response.status_code == 503 and response.headers.get("standby-role") == "standby"
 
 
 class Router:
@@ -184,7 +206,7 @@ class Router:
         upstream_headers = forwarded_request(
             headers, client[0] if client else None, scope.get("scheme", "http")
         )
-        body = _Body(receive) if _has_body(headers) else None
+        body = await _request_body(headers, receive)
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target = target + b"?" + scope["query_string"]
@@ -206,6 +228,7 @@ class Router:
                 headers=upstream_headers,
                 content=body,
             )
+            replayable = not isinstance(body, _Body) or not body.started
             site.requests += 1
             site.in_flight += 1
             try:
@@ -216,7 +239,7 @@ class Router:
                 connect = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if connect:
                     site.eject(f"connect: {exc!r}"[:200])
-                    if (body is None or not body.started) and not tried:
+                    if replayable and not tried:
                         tried.add(name)
                         self.retries += 1
                         continue
@@ -227,6 +250,19 @@ class Router:
                 )
                 await send_json(send, status, {"error": code, "message": f"{name}: {exc!r}"[:200]})
                 return
+            if (
+                _refused_by_standby(response)
+                and not isinstance(body, _Body)
+                and not tried
+                and self.pick(None, {name}) is not None
+            ):
+                # A standby refuses writes before doing anything, so the request can go to
+                # another site; this matters while a failback ramp splits traffic.
+                site.in_flight -= 1
+                await response.aclose()
+                tried.add(name)
+                self.retries += 1
+                continue
             try:
                 await self._relay(response, name, pinned, send)
             finally:
