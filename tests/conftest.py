@@ -9,6 +9,7 @@ import pytest
 
 from standby.store import Store
 from tests.support.postgres import PostgresServer
+from tests.support.s3 import S3Server
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +43,13 @@ def store(store_url: str) -> Iterator[Store]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3 server (SeaweedFS) on loopback for the whole session."""
+    server = S3Server().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -68,7 +68,7 @@ class S3Server:
             "-master.volumeSizeLimitMB=64",
             f"-volume.port={ports['volume']}",
             f"-volume.port.grpc={free_port()}",
-            "-volume.max=20",
+            "-volume.max=100",
             f"-filer.port={ports['filer']}",
             f"-filer.port.grpc={free_port()}",
             "-s3",
@@ -121,6 +121,13 @@ class S3Server:
         name = "b" + secrets.token_hex(6)
         self.client().create_bucket(Bucket=name)
         return name
+
+    def shared_bucket(self) -> str:
+        """One bucket for the session (each new bucket costs the server volumes);
+        tests keep apart by prefix."""
+        if not hasattr(self, "_bucket"):
+            self._bucket = self.create_bucket()
+        return self._bucket
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from standby.backup.catalog import SegmentEntry
-from standby.backup.errors import NoBackup
+from standby.backup.errors import BackupError, NoBackup
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ def format_us(us: int) -> str:
 
 def choose_set(sets: list[dict[str, Any]], target: Target) -> dict[str, Any]:
     usable = [s for s in sets if "error" not in s]
+    if not usable and sets:
+        raise BackupError(f"no backup set can be read: {sets[-1]['error']}")
     if not usable:
         raise NoBackup("there is no backup set; take one with `standby backup create`")
     if target.lsn is not None:
