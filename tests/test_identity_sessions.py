@@ -154,3 +154,38 @@ def _hash_of_token(token: str) -> str:
 
 def _hash_of(client: TestClient) -> str:
     return _hash_of_token(client.cookies[SESSION_COOKIE])
+
+
+def test_revoking_all_sessions_while_they_are_in_use(ids: IdSite) -> None:
+    """A revoke-all (many rows) racing session refreshes (one row each) must not deadlock
+    on PostgreSQL: every writer takes the change-log lock before any row lock."""
+    import threading
+
+    from standby.identity.sessions import create_session, revoke_user_sessions
+
+    uid = ids.user()
+    errors: list[BaseException] = []
+    for _ in range(5):
+        tokens = [create_session(ids.site, "acme", uid, ["pwd"])[0] for _ in range(15)]
+        ids.clock.advance(61)  # every load_session below wants to refresh last_seen
+
+        def touch(tokens: list[str] = tokens) -> None:
+            try:
+                for t in reversed(tokens):
+                    load_session(ids.site, "acme", t)
+            except BaseException as exc:  # noqa: BLE001 - asserted below
+                errors.append(exc)
+
+        def revoke() -> None:
+            try:
+                revoke_user_sessions(ids.site, "acme", uid, "admin")
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        threads = [threading.Thread(target=touch), threading.Thread(target=revoke)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors[0]
+        assert all(load_session(ids.site, "acme", t) is None for t in tokens)

@@ -306,6 +306,11 @@ class Store:
             if not self.is_postgres:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
+                if self.is_postgres:
+                    # The log lock first, before any row lock: a writer holding a row lock
+                    # while waiting for it would deadlock with one that holds it and then
+                    # updates that row.
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
                 role = self._meta(conn, "role") or "primary"
                 if role != "primary":
                     raise NotWritable(f"site {self.site!r} is a {role}; writes go to the primary")
