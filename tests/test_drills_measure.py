@@ -39,7 +39,7 @@ def ack(
 @st.composite
 def logs(draw: st.DrawFn) -> tuple[list[Ack], float]:
     fault = draw(st.floats(1, 50))
-    n = draw(st.integers(0, 60))
+    n = draw(st.integers(0, 30))
     acks = []
     for i in range(n):
         send = draw(st.floats(0, 100))
