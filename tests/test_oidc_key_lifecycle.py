@@ -39,7 +39,7 @@ def step(keys: list[lc.KeyState], now: int, policy: lc.Policy = POLICY) -> list[
     return lc.apply(keys, lc.plan(keys, now, policy), now, fresh)
 
 
-@settings(max_examples=400)
+@settings(max_examples=200, deadline=None)
 @given(key_sets())
 def test_after_one_step_exactly_one_key_signs(case: tuple[list[lc.KeyState], int]) -> None:
     keys, now = case
@@ -47,7 +47,7 @@ def test_after_one_step_exactly_one_key_signs(case: tuple[list[lc.KeyState], int
     assert sum(k.state == "active" for k in after) == 1
 
 
-@settings(max_examples=400)
+@settings(max_examples=200, deadline=None)
 @given(key_sets())
 def test_never_removes_a_key_that_may_have_signed_an_unexpired_token(
     case: tuple[list[lc.KeyState], int],
@@ -62,7 +62,7 @@ def test_never_removes_a_key_that_may_have_signed_an_unexpired_token(
             assert now >= key.retired_at + POLICY.max_token_lifetime + POLICY.leeway
 
 
-@settings(max_examples=400)
+@settings(max_examples=200, deadline=None)
 @given(key_sets())
 def test_a_step_is_a_fixpoint_at_the_same_instant(case: tuple[list[lc.KeyState], int]) -> None:
     keys, now = case
@@ -70,7 +70,7 @@ def test_a_step_is_a_fixpoint_at_the_same_instant(case: tuple[list[lc.KeyState],
     assert lc.plan(after, now, POLICY) == []
 
 
-@settings(max_examples=400)
+@settings(max_examples=200, deadline=None)
 @given(key_sets())
 def test_a_staged_key_signs_only_after_the_prepublish_lead_time(
     case: tuple[list[lc.KeyState], int],
@@ -83,7 +83,7 @@ def test_a_staged_key_signs_only_after_the_prepublish_lead_time(
             assert key.created_at + POLICY.prepublish <= now
 
 
-@settings(max_examples=200)
+@settings(max_examples=40, deadline=None)
 @given(st.integers(min_value=1, max_value=30), st.integers(min_value=1, max_value=9))
 def test_a_year_of_scheduled_rotation(days: int, prepublish_h: int) -> None:
     """Run the plan hourly for 60 rotation periods: the signing key is always in the

@@ -223,7 +223,7 @@ def test_private_key_jwt_with_replay_and_expiry_checks(ids: IdSite) -> None:
     assert (forged.status_code, forged.json()["error"]) == (401, "invalid_client")
     wrong_aud = post(assertion(key, cid, "https://elsewhere/token", now=now))
     assert (wrong_aud.status_code, wrong_aud.json()["error"]) == (401, "invalid_client")
-    too_long = post(assertion(key, cid, token_url, exp_in=3600, now=now))
+    too_long = post(assertion(key, cid, token_url, exp_in=7200, now=now))
     assert (too_long.status_code, too_long.json()["error"]) == (401, "invalid_client")
     assert ids.head() == head  # refused assertions record nothing
     with_secret = ids.client.post(

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from standby.server import Site
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-MAX_ASSERTION_LIFETIME = 600  # seconds: bounds how long used jtis must be remembered
+MAX_ASSERTION_LIFETIME = 3660  # seconds (common client default 1 h + skew); bounds jti memory
 SECRET_CACHE_SIZE = 1024
 
 
