@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import inspect
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from standby.cluster.detector import Detector
 from standby.cluster.events import EventLog
 from standby.cluster.health import SiteHealth, check_site
 from standby.cluster.topology import ClusterSecrets, Topology
+from standby.cluster.traffic import TrafficBackend, make_backend
 
 
 class ControllerError(Exception):
@@ -43,14 +43,9 @@ class LeaseBook:
     renewed_since_tick: bool = False
 
 
-def make_traffic(topo: Topology, secrets: ClusterSecrets) -> Any | None:
-    """The traffic backend (owned by the traffic part), or None when it is not installed."""
-    # TODO(traffic): import directly once standby.cluster.traffic has landed.
-    try:
-        module = importlib.import_module("standby.cluster.traffic")
-    except ImportError:
-        return None
-    return module.make_backend(topo, secrets)
+def make_traffic(topo: Topology, secrets: ClusterSecrets) -> TrafficBackend:
+    """The traffic backend the topology names (builtin router or HAProxy)."""
+    return make_backend(topo, secrets)
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -65,7 +60,7 @@ class Controller:
         dcs: Dcs,
         *,
         events: EventLog | None = None,
-        traffic: Any | None = None,
+        traffic: TrafficBackend | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.topo = topo
@@ -92,6 +87,7 @@ class Controller:
         self.no_lease_for: str | None = None  # the primary a switchover is moving away from
         self.ramp: dict[str, Any] | None = None
         self._last_decision: tuple[str, str] | None = None
+        self._traffic_error: str | None = None
         self._op_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ start
@@ -201,9 +197,17 @@ class Controller:
         if self.traffic is None:
             return
         try:
-            self.weights = dict(await _maybe_await(self.traffic.weights()))
+            got = await asyncio.wait_for(
+                _maybe_await(self.traffic.weights()), self.cfg.check_timeout
+            )
+            self.weights = {str(k): int(v) for k, v in dict(got).items()}
+            self._traffic_error = None
         except Exception as exc:  # noqa: BLE001 - a router hiccup must not stop the loop
-            self.events.append("traffic_error", error=str(exc)[:200])
+            self.weights = None
+            error = f"{type(exc).__name__}: {exc}"[:200]
+            if error != self._traffic_error:  # once per distinct problem, not every tick
+                self._traffic_error = error
+                self.events.append("traffic_error", error=error)
 
     def observed(self) -> d.Observed:
         assert self.leader is not None
@@ -214,7 +218,7 @@ class Controller:
             sites.append(
                 d.SiteState(
                     name=s.name,
-                    up=not det.down and h is not None and h.reachable,
+                    up=not det.down,  # the detector's threshold, never a single miss
                     ready=bool(h and h.ready),
                     role=h.role if h else None,
                     epoch=h.epoch if h else None,
@@ -247,10 +251,10 @@ class Controller:
             if key != self._last_decision:
                 self._last_decision = key
                 self.events.append("decision", action=action.kind, **_fields(action))
-            if isinstance(action, d.Hold | d.Wait | d.AwaitApproval):
-                await self.act(action)
-                break
             await self.act(action)
+            # Go on within the tick only where the next step needs no fresh observation.
+            if not isinstance(action, d.StartFailover | d.AbortFailover | d.Prepare):
+                break
         return action
 
     async def run(self) -> None:

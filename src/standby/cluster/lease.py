@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -95,12 +96,15 @@ async def _peers_confirm(site: Site, client: httpx.AsyncClient, timeout: float) 
     return all(answers)
 
 
-async def renew_once(site: Site, state: LeaseState, client: httpx.AsyncClient) -> None:
+async def renew_once(
+    site: Site, state: LeaseState, client: httpx.AsyncClient, timeout: float | None = None
+) -> None:
     """One renewal (or failsafe round); updates ``state``."""
     url = site.settings.cluster.controller_url
     assert url is not None
     secret = site.secrets.replication_secret.get_secret_value()
-    timeout = max(state.ttl / 3, 0.05)
+    # A reply is useful until sent + TTL; waiting half of that rides out a slow controller.
+    timeout = timeout or max(state.ttl / 2, 0.05)
     sent = time.monotonic()
     try:
         resp = await client.post(
@@ -139,6 +143,13 @@ async def renew_once(site: Site, state: LeaseState, client: httpx.AsyncClient) -
 async def keep_lease(site: Site) -> None:
     """Background task: renew while primary; poll the role quickly otherwise."""
     state: LeaseState = site.parts[PART]
+    if site.role == "primary":
+        # Deliberately blocking, before the first await: this task is the first
+        # background task, so start-up work of other parts (the signing-key bootstrap
+        # writes at once) runs only after the first renewal, with the lease held.
+        worker = threading.Thread(target=first_renewal, args=(site, state), daemon=True)
+        worker.start()
+        worker.join(6.0)
     async with httpx.AsyncClient() as client:
         while True:
             if site.role != "primary":
@@ -233,11 +244,28 @@ def mount_routes(app: FastAPI, site: Site) -> None:
         }
 
 
+def first_renewal(site: Site, state: LeaseState) -> None:
+    """The first renewal, retried briefly (bounded) while the controller is slow to answer."""
+
+    async def once() -> None:
+        async with httpx.AsyncClient() as client:
+            deadline = time.monotonic() + 5.0  # bounded: a dead controller delays start-up 5 s
+            while True:
+                await renew_once(site, state, client, timeout=1.0)
+                if state.valid_until > time.monotonic() or state.source == "denied":
+                    return
+                if time.monotonic() >= deadline:
+                    return
+                await asyncio.sleep(0.1)
+
+    asyncio.run(once())
+
+
 def mount(app: FastAPI, site: Site) -> None:
     """Add the lease (when a controller is configured) and the failsafe routes."""
     state = LeaseState(ttl=site.settings.cluster.lease_ttl)
     site.parts[PART] = state
     mount_routes(app, site)
     if site.settings.cluster.controller_url:
-        site.background.append(keep_lease)
+        site.background.insert(0, keep_lease)  # first: see keep_lease
         site.write_guards.append(lambda: lease_guard(site))

@@ -64,6 +64,7 @@ def controller(topology: TopologyOpt) -> None:
 
     topo, secrets = _load(topology)
     logging.basicConfig(level="INFO", format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per check is noise
     try:
         dcs = make_dcs(topo.controller.dcs)
     except DcsError as exc:

@@ -1,0 +1,146 @@
+"""Real failovers: two `standby serve` processes and a `standby controller` on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.cluster import Cluster, make_cluster
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    c = make_cluster(tmp_path)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def kinds(c: Cluster) -> list[str]:
+    return [e["kind"] for e in c.events()]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_kill_primary_promotes_standby_with_next_epoch(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    stores = None
+    if backend == "postgres":
+        pg = request.getfixturevalue("postgres")
+        stores = {"site-a": pg.url(pg.create_database()), "site-b": pg.url(pg.create_database())}
+    c = make_cluster(tmp_path, store_urls=stores)
+    try:
+        c.start()
+        c.wait_writable("site-a")
+        for i in range(20):
+            assert c.write("site-a", f"before-{i}").status_code == 201
+        c.wait_for(
+            "standby caught up",
+            lambda: (
+                (c.site_status("site-b") or {}).get("applied_lsn")
+                == (c.site_status("site-a") or {}).get("head_lsn")
+            ),
+        )
+        c.sites["site-a"].kill()
+        c.wait_role("site-b", "primary", 2)
+        c.wait_writable("site-b")
+        status = c.status()
+        assert (status["primary"], status["epoch"]) == ("site-b", 2)
+        seen = kinds(c)
+        order = [
+            seen.index(k)
+            for k in ("site_down", "failover_started", "prepared", "epoch_bumped", "promoted")
+        ]
+        assert order == sorted(order), seen
+        # Everything written before the kill is on the new primary.
+        for i in range(20):
+            r = c.write("site-b", f"before-{i}")
+            assert r.status_code == 409, r.text  # exists already
+        # The old primary comes back: fenced, rewound if needed, following site-b.
+        c.start_site("site-a")
+        c.wait_role("site-a", "standby", 2)
+        assert "rejoined" in kinds(c)
+        r = c.write("site-a", "to-old-primary")
+        assert r.status_code == 503 and r.headers["Standby-Role"] == "standby"
+    finally:
+        c.stop()
+
+
+def test_one_second_stall_of_a_healthy_primary_causes_no_failover(cluster: Cluster) -> None:
+    c = cluster.start()
+    c.wait_writable("site-a")
+    proc = c.sites["site-a"].proc
+    assert proc is not None
+    os.killpg(proc.pid, signal.SIGSTOP)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGCONT)
+    c.wait_writable("site-a", timeout=5)
+    time.sleep(2.0)  # give a wrong decision every chance to show itself
+    status = c.status()
+    assert (status["primary"], status["epoch"]) == ("site-a", 1)
+    seen = kinds(c)
+    assert "failover_started" not in seen and "promoted" not in seen, seen
+    assert (c.site_status("site-b") or {}).get("role") == "standby"
+    c.wait_writable("site-a", timeout=5)
+
+
+def test_approval_mode_waits_for_the_operator(tmp_path: Path) -> None:
+    c = make_cluster(tmp_path, mode="approval")
+    try:
+        c.start()
+        c.wait_writable("site-a")
+        c.sites["site-a"].kill()
+        c.wait_for("awaiting approval", lambda: c.status()["awaiting_approval"] == "site-b")
+        time.sleep(1.5)  # well past the lease: still nothing happens without a person
+        assert (c.site_status("site-b") or {})["role"] == "standby"
+        assert c.status()["epoch"] == 1
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "standby.cli",
+                "failover",
+                "--approve",
+                "--topology",
+                str(c.topology),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert out.returncode == 0, out.stderr
+        c.wait_role("site-b", "primary", 2)
+        seen = kinds(c)
+        assert (
+            seen.index("awaiting_approval")
+            < seen.index("failover_approved")
+            < seen.index("promoted")
+        )
+        # Nothing is pending now: a second approval is refused with a clear message.
+        again = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "standby.cli",
+                "failover",
+                "--approve",
+                "--topology",
+                str(c.topology),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert again.returncode != 0 and "no failover is awaiting approval" in again.stderr
+    finally:
+        c.stop()
