@@ -18,6 +18,8 @@ from standby.store import NotWritable, Writer
 from standby.store.schema import sessions, users
 
 if TYPE_CHECKING:
+    from starlette.responses import Response
+
     from standby.server import Site
 
 SESSION_COOKIE = "standby_session"
@@ -49,6 +51,23 @@ def create_session(
             },
         )
     return token, row
+
+
+def set_session_cookie(response: Response, site: Site, tenant: str, token: str) -> None:
+    """The session cookie: HttpOnly, SameSite=Lax, Secure per settings, scoped to the tenant."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=site.settings.session.absolute_ttl,
+        path=f"/t/{tenant}",
+        secure=site.settings.http.cookie_secure,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def clear_session_cookie(response: Response, tenant: str) -> None:
+    response.delete_cookie(SESSION_COOKIE, path=f"/t/{tenant}")
 
 
 def session_state(row: dict[str, Any], at: int, idle_ttl: int) -> str:

@@ -24,15 +24,7 @@ def login(
         site, tenant, body.username, body.password, body.totp, body.recovery_code, remote
     )
     token, row = sessions.create_session(site, tenant, result.user["id"], result.amr)
-    response.set_cookie(
-        sessions.SESSION_COOKIE,
-        token,
-        max_age=site.settings.session.absolute_ttl,
-        path=f"/t/{tenant}",
-        secure=site.settings.http.cookie_secure,
-        httponly=True,
-        samesite="lax",
-    )
+    sessions.set_session_cookie(response, site, tenant, token)
     return {
         "user_id": result.user["id"],
         "session_expires_at": row["expires_at"] // US,
@@ -45,7 +37,7 @@ def logout(tenant: Tenant, request: Request, response: Response, site: SiteDep) 
     row = sessions.load_session(site, tenant, request.cookies.get(sessions.SESSION_COOKIE))
     if row is not None:
         sessions.revoke_session(site, tenant, row["id"], f"user:{row['user_id']}")
-    response.delete_cookie(sessions.SESSION_COOKIE, path=f"/t/{tenant}")
+    sessions.clear_session_cookie(response, tenant)
     return {"logged_out": row is not None}
 
 
