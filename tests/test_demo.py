@@ -4,8 +4,10 @@ rejoin, gradual failback; measured figures; nothing left running."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,31 @@ def test_demo_runs_a_real_failover_and_cleans_up(tmp_path: Path) -> None:
     assert not [p for p in pids if pid_alive(p)]
     assert (out / "report.html").read_text().count("<tr>") > 5
     assert len((out / "drill-history.jsonl").read_text().splitlines()) == 1
+
+
+def test_interrupted_demo_stops_what_it_started(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) mid-run: the demo stops every process it started (SIGTERM takes
+    the same path)."""
+    out = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "standby.cli", "demo", "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("run-*/logs/router.log")):  # the last process it starts
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err and b"Traceback" not in err
+    report = json.loads((out / "report.json").read_text())
+    pids = [p for group in report["processes"].values() for p in group]
+    assert pids and report["left_running"] == []
+    assert not [p for p in pids if pid_alive(p)]

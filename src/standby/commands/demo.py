@@ -5,6 +5,7 @@ measured RTO/RPO, client errors and the timeline, printed and written as JSON + 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -53,6 +54,9 @@ def _run(run_dir: Path, mode: str) -> dict[str, Any]:
             report["completed"] = True
     except (DrillError, ProcessError, ConfigError, OSError) as exc:
         report["error"] = str(exc)
+    except KeyboardInterrupt:
+        report["error"] = "interrupted; everything the demo started was stopped"
+        report["interrupted"] = True
     finally:
         report["processes"] = {n: m.pids for n, m in group.procs.items()}
         report["left_running"] = [p for p in group.all_pids() if pid_alive(p)]
@@ -115,6 +119,10 @@ def _human(report: dict[str, Any], paths: dict[str, str]) -> None:
     console.print(f"report: {paths['json']}  {paths['html']}  history: {paths['history']}")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def demo(
     out: Annotated[
         Path | None, typer.Option("--out", help="folder for the run and reports")
@@ -133,6 +141,7 @@ def demo(
     run_dir = out / time.strftime("run-%Y%m%d-%H%M%S")
     if run_dir.exists():
         fail(f"{run_dir} already exists; wait a second or choose another --out", 2)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop what we started when told to stop
     report = _run(run_dir, mode)
     from standby.drills.acks import Ack
 
@@ -151,6 +160,8 @@ def demo(
         _human(report, paths)
     if report["left_running"]:
         fail(f"processes still running after the demo: {report['left_running']}", 1)
+    if report.get("interrupted"):
+        fail(str(report["error"]), 130)
     if not report["completed"]:
         fail(f"the drill did not complete: {report.get('error')} (logs: {run_dir / 'logs'})", 1)
 
