@@ -32,7 +32,7 @@ def archives(draw: st.DrawFn) -> tuple[list[SetInfo], list[SegmentInfo]]:
 policy = st.tuples(st.integers(1, 6), st.one_of(st.none(), st.floats(0.5, 40)))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(archives(), policy)
 def test_retention_properties(
     archive: tuple[list[SetInfo], list[SegmentInfo]], pol: tuple[int, float | None]

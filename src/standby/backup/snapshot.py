@@ -3,7 +3,8 @@ timeline history, read in one transaction (REPEATABLE READ on PostgreSQL; one WA
 transaction on SQLite), serialized as NDJSON.
 
 Stream: a first line ``{"snapshot": 1, "head": {...}, ...}``; then for each table a line
-``{"table": NAME, "columns": [...]}`` followed by one JSON array per row.
+``{"table": NAME, "columns": [...]}`` followed by lines that are each a JSON array of up
+to 5000 rows (each row an array in column order).
 """
 
 from __future__ import annotations
@@ -13,41 +14,70 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Boolean, Connection, Table
 
 from standby.store import Head, Store
-from standby.store.schema import REPLICATED_TABLES, change_log, store_meta, timeline_history
+from standby.store.schema import REPLICATED_TABLES, change_log, timeline_history
 
 SNAPSHOT_TABLES: list[Table] = [timeline_history, *REPLICATED_TABLES.values(), change_log]
-FETCH = 10000
+CHUNK = 5000  # rows per line: one C-speed json.dumps/loads per chunk, bounded line size
+
+
+@dataclass
+class TableRows:
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
 
 
 @dataclass
 class Snapshot:
-    """A decoded snapshot: its head position and rows per table (as dicts)."""
+    """A decoded snapshot: its head position and the rows of each table."""
 
     head: Head
     checkpoint: str | None
     site: str
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    tables: dict[str, TableRows] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        return {name: len(rows) for name, rows in self.rows.items()}
+        return {name: len(t.rows) for name, t in self.tables.items()}
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def _bool_columns(table: Table) -> list[int]:
+    return [i for i, c in enumerate(table.c) if isinstance(c.type, Boolean)]
+
+
 def _table_lines(conn: Connection, table: Table, counts: dict[str, int]) -> Iterator[str]:
+    """The table's rows through the driver's own cursor (same transaction), in PK order."""
     cols = [c.name for c in table.c]
     yield _dumps({"table": table.name, "columns": cols})
-    order = table.c.lsn if table is change_log else list(table.primary_key.columns)[0]
-    result = conn.execute(select(table).order_by(order).execution_options(yield_per=FETCH))
+    order = "lsn" if table is change_log else list(table.primary_key.columns)[0].name
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    bools = _bool_columns(table)
     n = 0
-    for row in result:
-        n += 1
-        yield _dumps(list(row))
+    try:
+        cur.execute(f'SELECT {quoted} FROM "{table.name}" ORDER BY "{order}"')  # noqa: S608 - names from the schema
+        while True:
+            chunk = cur.fetchmany(CHUNK)
+            if not chunk:
+                break
+            rows: list[Any] = chunk
+            if bools:  # SQLite hands booleans back as 0/1
+                rows = [list(r) for r in chunk]
+                for r in rows:
+                    for i in bools:
+                        r[i] = None if r[i] is None else bool(r[i])
+            n += len(rows)
+            yield _dumps(rows)
+    finally:
+        cur.close()
     counts[table.name] = n
 
 
@@ -86,21 +116,22 @@ def parse(data: bytes, tenant: str | None = None) -> Snapshot:
     if first.get("snapshot") != 1:
         raise ValueError("not a Standby snapshot")
     snap = Snapshot(Head(**first["head"]), first.get("checkpoint"), str(first["site"]))
-    cols: list[str] = []
-    rows: list[dict[str, Any]] = []
+    current: TableRows | None = None
     tenant_ix: int | None = None
     for line in lines:
         if line.startswith("{"):
             header = json.loads(line)
-            cols = header["columns"]
-            rows = snap.rows.setdefault(header["table"], [])
+            current = snap.tables.setdefault(header["table"], TableRows(header["columns"]))
+            cols = current.columns
             tenant_ix = cols.index("tenant") if (tenant and "tenant" in cols) else None
             continue
-        values = json.loads(line)
-        if tenant_ix is not None and values[tenant_ix] not in (tenant, None):
-            continue
-        rows.append(dict(zip(cols, values, strict=True)))
+        if current is None:
+            raise ValueError("rows before a table header")
+        rows = json.loads(line)
+        if tenant_ix is not None:
+            rows = [r for r in rows if r[tenant_ix] in (tenant, None)]
+        current.rows.extend(rows)
     return snap
 
 
-__all__ = ["SNAPSHOT_TABLES", "Snapshot", "parse", "store_meta", "take"]
+__all__ = ["SNAPSHOT_TABLES", "Snapshot", "TableRows", "parse", "take"]

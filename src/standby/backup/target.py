@@ -15,7 +15,7 @@ from typing import Any
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, insert, inspect, text
+from sqlalchemy import Connection, Table, insert, inspect, text
 
 from standby.backup.errors import BackupError, TargetNotEmpty
 from standby.backup.load import Loaded
@@ -116,21 +116,46 @@ def _stamp(conn: Connection) -> None:
     MigrationContext.configure(conn).stamp(ScriptDirectory.from_config(cfg), "head")
 
 
+def _bulk(conn: Connection, table: Table, columns: list[str], rows: list[list[Any]]) -> None:
+    """Insert rows through the driver: COPY on PostgreSQL, executemany on SQLite."""
+    known = [i for i, c in enumerate(columns) if c in table.c]
+    if len(known) < len(columns):  # a column this schema no longer has
+        columns = [columns[i] for i in known]
+        rows = [[r[i] for i in known] for r in rows]
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    dbapi: Any = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        with dbapi.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as cp:
+            for r in rows:
+                cp.write_row(r)
+        return
+    marks = ", ".join("?" for _ in columns)
+    cur = dbapi.cursor()
+    try:
+        cur.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})', rows)  # noqa: S608 - names from the schema
+    finally:
+        cur.close()
+
+
 def fill(conn: Connection, loaded: Loaded, site: str, progress: Progress | None = None) -> None:
     """Create the schema and load snapshot rows and replayed records on one connection."""
     metadata.create_all(conn)
     _stamp(conn)
     snap = loaded.snapshot
-    total = sum(len(r) for r in snap.rows.values()) + len(loaded.records)
+    total = sum(snap.counts().values()) + len(loaded.records)
     done = 0
     for table in SNAPSHOT_TABLES:
-        rows = snap.rows.get(table.name, [])
-        for i in range(0, len(rows), BATCH):
-            conn.execute(insert(table), rows[i : i + BATCH])
-            done += len(rows[i : i + BATCH])
+        part = snap.tables.get(table.name)
+        if part is None:
+            continue
+        for i in range(0, len(part.rows), BATCH):
+            chunk = part.rows[i : i + BATCH]
+            _bulk(conn, table, part.columns, chunk)
+            done += len(chunk)
             if progress:
                 progress("write", done, total)
-    known_epochs = {int(r["epoch"]) for r in snap.rows.get("timeline_history", [])}
+    history = snap.tables.get("timeline_history")
+    known_epochs = {int(r["epoch"]) for r in history.dicts()} if history else set()
     log_rows: list[dict[str, Any]] = []
     for rec in loaded.records:
         apply_row(conn, rec)
