@@ -125,3 +125,17 @@ def test_admin_can_reset_mfa(ids: IdSite) -> None:
         for e in ids.client.get("/admin/tenants/acme/audit", headers=ids.admin).json()["events"]
     ]
     assert "mfa.reset" in actions and "mfa.totp.confirm" in actions
+
+
+def test_recovery_codes_can_be_replaced_from_an_mfa_session(ids: IdSite) -> None:
+    _, totp, old = _enrol(ids)
+    ids.login()  # password only: mfa_required, no session
+    assert ids.client.post("/t/acme/mfa/recovery-codes").status_code == 401
+    ids.clock.advance(30)
+    assert ids.login(totp=totp.at(ids.clock.seconds)).status_code == 200
+    r = ids.client.post("/t/acme/mfa/recovery-codes")
+    assert r.status_code == 200, r.text
+    new = r.json()["recovery_codes"]
+    assert len(new) == 10 and not set(new) & set(old)
+    assert ids.login(recovery_code=old[0]).status_code == 401  # the old set is gone
+    assert ids.login(recovery_code=new[0]).status_code == 200

@@ -101,6 +101,10 @@ def _authenticate(
         if lockout.is_locked(current, at):  # locked by a concurrent attempt meanwhile
             _failure_in(w, site, tenant, None, {**detail, "reason": "locked"}, at, row["id"])
             error = locked()
+        elif current["password_hash"] != row["password_hash"] or current["disabled"]:
+            # the password was changed (or the user disabled) while we were hashing
+            _failure_in(w, site, tenant, None, {**detail, "reason": "changed"}, at, row["id"])
+            error = invalid()
         elif current["totp_enabled"]:
             if totp:
                 second_ok, amr = mfa.check_totp_in(w, site, current, totp, at), ["pwd", "otp"]

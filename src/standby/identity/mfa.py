@@ -172,6 +172,18 @@ def use_recovery_code_in(w: Writer, tenant: str, user_id: str, code: str, at: in
     return True
 
 
+def regenerate_recovery_codes(site: Site, tenant: str, user_id: str) -> list[str]:
+    """Replace a TOTP user's recovery codes (the old ones stop working); shown once."""
+    at = now(site)
+    with site.store.write() as w:
+        row = locked_row(w, tenant, user_id)
+        if not row["totp_enabled"]:
+            raise ApiError(409, "totp_not_enabled", "enrol TOTP first; recovery codes back it up")
+        codes = replace_recovery_codes_in(w, tenant, user_id)
+        audit.record(w, tenant, f"user:{user_id}", "mfa.recovery_codes", user_id, "ok", at=at)
+    return codes
+
+
 def reset_totp(site: Site, tenant: str, user_id: str, actor: str) -> None:
     """Administrator: remove a user's TOTP and recovery codes (they may enrol again)."""
     at = now(site)

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from standby.errors import ApiError
 from standby.identity import mfa, reset, sessions
 from standby.identity.authn import authenticate
 from standby.identity.clock import US
@@ -64,6 +65,16 @@ def totp_confirm(
 ) -> dict[str, Any]:
     codes = mfa.confirm_totp(site, tenant, session["user_id"], body.code)
     return {"totp_enabled": True, "recovery_codes": codes}
+
+
+@router.post("/mfa/recovery-codes")
+def recovery_codes(session: Session, tenant: Tenant, site: SiteDep) -> dict[str, Any]:
+    """New recovery codes; the session must have used a second factor."""
+    if "otp" not in session["amr"] and "mfa" not in session["amr"]:
+        raise ApiError(
+            403, "mfa_session_required", "log in with your TOTP code first, then ask again"
+        )
+    return {"recovery_codes": mfa.regenerate_recovery_codes(site, tenant, session["user_id"])}
 
 
 @router.post("/password/reset")
