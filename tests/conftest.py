@@ -53,3 +53,12 @@ def s3_server() -> Iterator[S3Server]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url_pair(request: pytest.FixtureRequest, tmp_path: Path) -> list[str]:
+    """URLs of two empty databases of one kind: a primary's and its standby's."""
+    from tests.support.replication import two_store_urls
+
+    pg = request.getfixturevalue("postgres") if request.param == "postgres" else None
+    return two_store_urls(request.param, tmp_path, pg)

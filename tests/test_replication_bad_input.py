@@ -25,7 +25,6 @@ from tests.support.replication import (
     snapshot,
     status,
     tenant_op,
-    two_store_urls,
     user_op,
     wait_for,
     write,
@@ -47,16 +46,10 @@ ENDPOINTS = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def urls(request: pytest.FixtureRequest, tmp_path: Path) -> list[str]:
-    pg = request.getfixturevalue("postgres") if request.param == "postgres" else None
-    return two_store_urls(request.param, tmp_path, pg)
-
-
 def test_wrong_secret_and_stale_epochs_are_refused_and_a_newer_epoch_fences(
-    tmp_path: Path, urls: list[str]
+    tmp_path: Path, store_url_pair: list[str]
 ) -> None:
-    pc, _ = write_pair(tmp_path, urls)
+    pc, _ = write_pair(tmp_path, store_url_pair)
     secret = secret_of(pc)
     a = WorkloadSite(pc).start()
     try:
@@ -86,7 +79,7 @@ def test_wrong_secret_and_stale_epochs_are_refused_and_a_newer_epoch_fences(
         refused = write(a.url, [user_op("after")])
         assert refused.status_code == 503 and "fenced" in refused.json()["message"]
         assert status(a.url, secret)["fenced"]
-        users = {r[0] for r in snapshot(urls[0], "site-a")["users"]}
+        users = {r[0] for r in snapshot(store_url_pair[0], "site-a")["users"]}
         assert users == {"before"}
         # the fence survives a restart
         a.stop()
@@ -99,9 +92,9 @@ def test_wrong_secret_and_stale_epochs_are_refused_and_a_newer_epoch_fences(
 
 
 def test_an_epoch_header_from_the_future_fences_the_primary(
-    tmp_path: Path, urls: list[str]
+    tmp_path: Path, store_url_pair: list[str]
 ) -> None:
-    pc, _ = write_pair(tmp_path, urls)
+    pc, _ = write_pair(tmp_path, store_url_pair)
     secret = secret_of(pc)
     a = WorkloadSite(pc).start()
     try:
@@ -153,7 +146,7 @@ def _beat(lsn: int) -> bytes:
 
 @pytest.mark.parametrize("garbage", ["not json at all", "tampered", '{"lsn": 3}'])
 def test_garbage_in_the_stream_applies_nothing(
-    tmp_path: Path, urls: list[str], garbage: str
+    tmp_path: Path, store_url_pair: list[str], garbage: str
 ) -> None:
     recs = _records(3)
     lines = [(r.to_json() + "\n").encode() for r in recs[:2]]
@@ -166,11 +159,11 @@ def test_garbage_in_the_stream_applies_nothing(
     lines.append(_beat(3))
     port = free_port()
     server, thread = _garbage_primary(lines, port)
-    primary_cfg = make_site_dir(tmp_path, "ref", store_url=urls[0])
+    primary_cfg = make_site_dir(tmp_path, "ref", store_url=store_url_pair[0])
     sc = make_site_dir(
         tmp_path,
         "site-b",
-        store_url=urls[1],
+        store_url=store_url_pair[1],
         role="standby",
         secrets_from=primary_cfg.parent / "secrets.yaml",
         extra={"replication": {"primary_url": f"http://127.0.0.1:{port}"}},
@@ -193,12 +186,14 @@ def test_garbage_in_the_stream_applies_nothing(
         assert store.head().lsn == 0
     finally:
         store.close()
-    assert snapshot(urls[1], "site-b")["tenants"] == []
+    assert snapshot(store_url_pair[1], "site-b")["tenants"] == []
 
 
 @pytest.fixture
-def chain(tmp_path: Path, urls: list[str]) -> Iterator[tuple[WorkloadSite, SiteProcess, str]]:
-    pc, sc = write_pair(tmp_path, urls)
+def chain(
+    tmp_path: Path, store_url_pair: list[str]
+) -> Iterator[tuple[WorkloadSite, SiteProcess, str]]:
+    pc, sc = write_pair(tmp_path, store_url_pair)
     a, b = WorkloadSite(pc).start(), SiteProcess(sc)
     try:
         b.start()

@@ -18,7 +18,6 @@ from tests.support.replication import (
     snapshot,
     status,
     tenant_op,
-    two_store_urls,
     user_op,
     wait_for,
     write,
@@ -27,12 +26,6 @@ from tests.support.replication import (
 from tests.support.sites import SiteProcess, load_site
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def urls(request: pytest.FixtureRequest, tmp_path: Path) -> list[str]:
-    pg = request.getfixturevalue("postgres") if request.param == "postgres" else None
-    return two_store_urls(request.param, tmp_path, pg)
 
 
 def _trim(url: str, upto: int) -> None:
@@ -53,9 +46,11 @@ def _trim(url: str, upto: int) -> None:
         store.close()
 
 
-def test_standby_catches_up_from_the_archive_then_streams(tmp_path: Path, urls: list[str]) -> None:
+def test_standby_catches_up_from_the_archive_then_streams(
+    tmp_path: Path, store_url_pair: list[str]
+) -> None:
     archive = {"directory": str(tmp_path / "archive"), "segment_seconds": 0.1}
-    pc, sc = write_pair(tmp_path, urls)
+    pc, sc = write_pair(tmp_path, store_url_pair)
     for cfg in (pc, sc):  # both sites see the same archive
         text = cfg.read_text() + "backup:\n" + "".join(f"  {k}: {v}\n" for k, v in archive.items())
         cfg.write_text(text)
@@ -74,13 +69,13 @@ def test_standby_catches_up_from_the_archive_then_streams(tmp_path: Path, urls: 
             return seg is not None and seg.last_lsn >= last
 
         wait_for(archived)
-        _trim(urls[0], last - 2)
+        _trim(store_url_pair[0], last - 2)
         assert status(a.url, secret)["head_lsn"] == last
         b.start()
         for i in range(10, 13):
             last = write(a.url, [user_op(f"u{i}")]).json()["lsn"]
         wait_for(lambda: caught_up(b.url, secret, last))
-        assert snapshot(urls[1], "site-b") == snapshot(urls[0], "site-a")
+        assert snapshot(store_url_pair[1], "site-b") == snapshot(store_url_pair[0], "site-a")
         assert "caught_up_from_archive" in b.log_path.read_text()
     finally:
         b.stop()

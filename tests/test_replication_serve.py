@@ -13,7 +13,6 @@ from tests.support.replication import (
     rep_headers,
     secret_of,
     status,
-    two_store_urls,
     wait_for,
     write_pair,
 )
@@ -23,21 +22,15 @@ pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def urls(request: pytest.FixtureRequest, tmp_path: Path) -> list[str]:
-    pg = request.getfixturevalue("postgres") if request.param == "postgres" else None
-    return two_store_urls(request.param, tmp_path, pg)
-
-
 def _admin(config: Path) -> dict[str, str]:
     _, secrets = load_site(config)
     return {"Authorization": f"Bearer {secrets.admin_token.get_secret_value()}"}
 
 
 def test_sync_failover_keeps_every_acknowledged_user_and_every_session_state(
-    tmp_path: Path, urls: list[str]
+    tmp_path: Path, store_url_pair: list[str]
 ) -> None:
-    pc, sc = write_pair(tmp_path, urls, replication={"mode": "sync", "sync_timeout": 5.0})
+    pc, sc = write_pair(tmp_path, store_url_pair, replication={"mode": "sync", "sync_timeout": 5.0})
     secret, admin = secret_of(pc), _admin(pc)
     a, b = SiteProcess(pc).start(), SiteProcess(sc).start()
     try:

@@ -18,7 +18,6 @@ from tests.support.replication import (
     snapshot,
     status,
     tenant_op,
-    two_store_urls,
     user_op,
     wait_for,
     write,
@@ -29,15 +28,11 @@ from tests.support.sites import SiteProcess
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def urls(request: pytest.FixtureRequest, tmp_path: Path) -> list[str]:
-    pg = request.getfixturevalue("postgres") if request.param == "postgres" else None
-    return two_store_urls(request.param, tmp_path, pg)
-
-
 @pytest.fixture
-def pair(tmp_path: Path, urls: list[str]) -> Iterator[tuple[WorkloadSite, SiteProcess, str]]:
-    pc, sc = write_pair(tmp_path, urls)
+def pair(
+    tmp_path: Path, store_url_pair: list[str]
+) -> Iterator[tuple[WorkloadSite, SiteProcess, str]]:
+    pc, sc = write_pair(tmp_path, store_url_pair)
     primary = WorkloadSite(pc).start()
     standby = SiteProcess(sc)
     try:
@@ -99,7 +94,7 @@ class Model:
 
 
 def test_standby_equals_primary_row_for_row_after_a_random_workload(
-    pair: tuple[WorkloadSite, SiteProcess, str], urls: list[str]
+    pair: tuple[WorkloadSite, SiteProcess, str], store_url_pair: list[str]
 ) -> None:
     primary, standby, secret = pair
     assert write(primary.url, [tenant_op("t1"), tenant_op("t2")]).status_code == 200
@@ -118,7 +113,7 @@ def test_standby_equals_primary_row_for_row_after_a_random_workload(
             assert resp.status_code == 200, resp.text
             last = resp.json()["lsn"]
         wait_for(lambda: caught_up(standby.url, secret, last))
-        assert snapshot(urls[1], "site-b") == snapshot(urls[0], "site-a")
+        assert snapshot(store_url_pair[1], "site-b") == snapshot(store_url_pair[0], "site-a")
 
     run()
     st_b = status(standby.url, secret)
@@ -130,9 +125,9 @@ def test_standby_equals_primary_row_for_row_after_a_random_workload(
 
 
 def test_selective_standby_gets_only_its_tenants_and_resumes_after_restart(
-    tmp_path: Path, urls: list[str]
+    tmp_path: Path, store_url_pair: list[str]
 ) -> None:
-    pc, sc = write_pair(tmp_path, urls, standby_replication={"tenants": ["t1"]})
+    pc, sc = write_pair(tmp_path, store_url_pair, standby_replication={"tenants": ["t1"]})
     primary = WorkloadSite(pc).start()
     standby = SiteProcess(sc)
     secret = secret_of(pc)
@@ -143,8 +138,8 @@ def test_selective_standby_gets_only_its_tenants_and_resumes_after_restart(
             ops = [user_op(f"a{i}", tenant="t1"), user_op(f"b{i}", tenant="t2")]
             last = write(primary.url, ops).json()["lsn"]
         wait_for(lambda: caught_up(standby.url, secret, last))
-        want = snapshot(urls[0], "site-a", tenants=["t1"])
-        assert snapshot(urls[1], "site-b") == want
+        want = snapshot(store_url_pair[0], "site-a", tenants=["t1"])
+        assert snapshot(store_url_pair[1], "site-b") == want
         assert len(want["users"]) == 6
         standby.stop()
         for i in range(6, 9):
@@ -152,7 +147,9 @@ def test_selective_standby_gets_only_its_tenants_and_resumes_after_restart(
         last = write(primary.url, [user_op("a9", tenant="t1")]).json()["lsn"]
         standby.start()
         wait_for(lambda: caught_up(standby.url, secret, last))
-        assert snapshot(urls[1], "site-b") == snapshot(urls[0], "site-a", tenants=["t1"])
+        assert snapshot(store_url_pair[1], "site-b") == snapshot(
+            store_url_pair[0], "site-a", tenants=["t1"]
+        )
         assert status(standby.url, secret)["lag"]["records"] == 0
     finally:
         standby.stop()

@@ -17,7 +17,6 @@ from tests.support.replication import (
     secret_of,
     status,
     tenant_op,
-    two_store_urls,
     user_op,
     wait_for,
     write,
@@ -57,18 +56,12 @@ def test_strict_gate_blocks_until_a_standby_catches_up() -> None:
     gate.guard()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def urls(request: pytest.FixtureRequest, tmp_path: Path) -> list[str]:
-    pg = request.getfixturevalue("postgres") if request.param == "postgres" else None
-    return two_store_urls(request.param, tmp_path, pg)
-
-
 @pytest.mark.slow
 def test_strict_sync_without_a_standby_refuses_then_resumes(
-    tmp_path: Path, urls: list[str]
+    tmp_path: Path, store_url_pair: list[str]
 ) -> None:
     pc, sc = write_pair(
-        tmp_path, urls, replication={"mode": "sync", "strict": True, "sync_timeout": 0.3}
+        tmp_path, store_url_pair, replication={"mode": "sync", "strict": True, "sync_timeout": 0.3}
     )
     a, b = WorkloadSite(pc).start(), SiteProcess(sc)
     secret = secret_of(pc)
@@ -80,18 +73,18 @@ def test_strict_sync_without_a_standby_refuses_then_resumes(
         assert first.status_code == 503
         wait_for(lambda: "sync_write_unconfirmed" in a.log_path.read_text())
         if "not acknowledged" in first.json()["message"]:
-            assert "t1" in rows_by_id(urls[0], "site-a", "tenants")
+            assert "t1" in rows_by_id(store_url_pair[0], "site-a", "tenants")
         else:
             assert "strict" in first.json()["message"]
-            assert "t1" not in rows_by_id(urls[0], "site-a", "tenants")
+            assert "t1" not in rows_by_id(store_url_pair[0], "site-a", "tenants")
             assert write(a.url, [tenant_op("t1")]).status_code == 503
         blocked = write(a.url, [user_op("u1")])
         assert blocked.status_code == 503 and "strict" in blocked.json()["message"]
-        assert "u1" not in rows_by_id(urls[0], "site-a", "users")
+        assert "u1" not in rows_by_id(store_url_pair[0], "site-a", "users")
         assert status(a.url, secret)["writes_blocked"] is True
         b.start()
         wait_for(lambda: write(a.url, [user_op("u2")]).status_code == 200)
-        assert "u2" in rows_by_id(urls[1], "site-b", "users")  # applied before the 200
+        assert "u2" in rows_by_id(store_url_pair[1], "site-b", "users")  # applied before the 200
     finally:
         b.stop()
         a.stop()
@@ -99,9 +92,9 @@ def test_strict_sync_without_a_standby_refuses_then_resumes(
 
 @pytest.mark.slow
 def test_non_strict_sync_degrades_loudly_and_returns_to_sync(
-    tmp_path: Path, urls: list[str]
+    tmp_path: Path, store_url_pair: list[str]
 ) -> None:
-    pc, sc = write_pair(tmp_path, urls, replication={"mode": "sync", "sync_timeout": 0.3})
+    pc, sc = write_pair(tmp_path, store_url_pair, replication={"mode": "sync", "sync_timeout": 0.3})
     a, b = WorkloadSite(pc).start(), SiteProcess(sc)
     secret = secret_of(pc)
     try:
@@ -112,7 +105,7 @@ def test_non_strict_sync_degrades_loudly_and_returns_to_sync(
         b.start()
         wait_for(lambda: not status(a.url, secret)["degraded"])
         assert write(a.url, [user_op("u1")]).status_code == 200
-        assert "u1" in rows_by_id(urls[1], "site-b", "users")  # sync again
+        assert "u1" in rows_by_id(store_url_pair[1], "site-b", "users")  # sync again
     finally:
         b.stop()
         a.stop()

@@ -91,6 +91,16 @@ def _store(config: Path) -> tuple[Any, Any, str]:
     return settings, store, secret
 
 
+def _named_entries(store: Any, ids: list[int]) -> list[dict[str, Any]]:
+    from standby.replication import quarantine
+
+    rows = quarantine.entries(store, ids=ids)
+    missing = sorted(set(ids) - {r["id"] for r in rows})
+    if missing:
+        fail(f"no quarantine entries with ids {missing}; see `standby reconcile list`")
+    return rows
+
+
 @reconcile_app.command("list")
 def reconcile_list(
     config: ConfigOpt,
@@ -133,13 +143,9 @@ def reconcile_show(
     json_out: JsonOpt = False,
 ) -> None:
     """Full records (row images) of quarantined changes."""
-    from standby.replication import quarantine
 
     _, store, _ = _store(config)
-    rows = quarantine.entries(store, ids=ids)
-    missing = sorted(set(ids) - {r["id"] for r in rows})
-    if missing:
-        fail(f"no quarantine entries with ids {missing}; see `standby reconcile list`")
+    rows = _named_entries(store, ids)
     emit(rows, json_out, json.dumps(rows, indent=2, default=str))
 
 
@@ -156,10 +162,7 @@ def reconcile_apply(
     from standby.replication import quarantine
 
     settings, store, secret = _store(config)
-    rows = quarantine.entries(store, ids=ids)
-    missing = sorted(set(ids) - {r["id"] for r in rows})
-    if missing:
-        fail(f"no quarantine entries with ids {missing}; see `standby reconcile list`")
+    rows = _named_entries(store, ids)
     done = [r["id"] for r in rows if r["status"] != "pending"]
     if done:
         fail(f"entries {done} are already resolved; nothing was applied")
@@ -198,10 +201,7 @@ def reconcile_dismiss(
     from standby.replication import quarantine
 
     _, store, _ = _store(config)
-    rows = quarantine.entries(store, ids=ids)
-    missing = sorted(set(ids) - {r["id"] for r in rows})
-    if missing:
-        fail(f"no quarantine entries with ids {missing}; see `standby reconcile list`")
+    _named_entries(store, ids)  # fails naming unknown ids
     n = quarantine.resolve(store, ids, "dismissed")
     emit({"dismissed": ids}, json_out, f"dismissed {n} change(s); they stay in the table")
 
