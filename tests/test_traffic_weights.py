@@ -89,3 +89,22 @@ def test_header_helpers() -> None:
     assert fwd[b"x-forwarded-for"] == b"10.1.2.3"
     assert fwd[b"x-forwarded-proto"] == b"https"
     assert fwd[b"x-forwarded-host"] == b"idp.example" and b"host" not in fwd
+
+
+def test_make_backend_follows_the_topology() -> None:
+    from pydantic import SecretStr
+
+    from standby.cluster.topology import ClusterSecrets, Topology
+    from standby.cluster.traffic import TrafficBackend, make_backend
+    from standby.cluster.traffic.builtin_client import BuiltinRouterClient
+    from standby.cluster.traffic.haproxy import HaproxyBackend
+
+    secrets = ClusterSecrets(replication_secret=SecretStr("r"), admin_token=SecretStr("t"))
+    sites = [{"name": "a", "url": "http://127.0.0.1:1", "role": "primary"}]
+    builtin = make_backend(Topology.model_validate({"sites": sites}), secrets)
+    assert isinstance(builtin, BuiltinRouterClient) and isinstance(builtin, TrafficBackend)
+    topo = Topology.model_validate(
+        {"sites": sites, "traffic": {"backend": "haproxy", "haproxy": {"socket": "/x.sock"}}}
+    )
+    ha = make_backend(topo, secrets)
+    assert isinstance(ha, HaproxyBackend) and ha.socket_path == "/x.sock"
