@@ -262,6 +262,15 @@ BAD_INPUT = [
         "unauthorized",
     ),
     (
+        "wrong token, unknown tenant",
+        "GET",
+        "/admin/tenants/nope/users",
+        None,
+        {"Authorization": "Bearer wrong"},
+        401,
+        "unauthorized",
+    ),
+    (
         "no admin token",
         "POST",
         "/admin/tenants",

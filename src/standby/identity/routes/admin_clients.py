@@ -7,14 +7,16 @@ from typing import Any
 from fastapi import APIRouter
 
 from standby.identity import clients
-from standby.identity.routes.deps import Admin, IdPath, SiteDep, Tenant
+from standby.identity.routes.deps import Admin, AdminTenant, IdPath, SiteDep
 from standby.identity.routes.models import ClientCreate, ClientUpdate
 
 router = APIRouter(prefix="/admin/tenants/{tenant}/clients")
 
 
 @router.post("", status_code=201)
-def post_client(body: ClientCreate, tenant: Tenant, site: SiteDep, actor: Admin) -> dict[str, Any]:
+def post_client(
+    body: ClientCreate, tenant: AdminTenant, site: SiteDep, actor: Admin
+) -> dict[str, Any]:
     return clients.create_client(
         site,
         tenant,
@@ -30,12 +32,12 @@ def post_client(body: ClientCreate, tenant: Tenant, site: SiteDep, actor: Admin)
 
 
 @router.get("")
-def get_clients(tenant: Tenant, site: SiteDep, _: Admin) -> dict[str, Any]:
+def get_clients(tenant: AdminTenant, site: SiteDep, _: Admin) -> dict[str, Any]:
     return {"clients": clients.list_clients(site, tenant)}
 
 
 @router.get("/{client_id}")
-def get_client(client_id: IdPath, tenant: Tenant, site: SiteDep, _: Admin) -> dict[str, Any]:
+def get_client(client_id: IdPath, tenant: AdminTenant, site: SiteDep, _: Admin) -> dict[str, Any]:
     row = clients.get_client(site, tenant, client_id)
     if row is None:
         raise clients.client_not_found(client_id)
@@ -44,12 +46,14 @@ def get_client(client_id: IdPath, tenant: Tenant, site: SiteDep, _: Admin) -> di
 
 @router.patch("/{client_id}")
 def patch_client(
-    client_id: IdPath, body: ClientUpdate, tenant: Tenant, site: SiteDep, actor: Admin
+    client_id: IdPath, body: ClientUpdate, tenant: AdminTenant, site: SiteDep, actor: Admin
 ) -> dict[str, Any]:
     return clients.update_client(site, tenant, client_id, body.model_dump(exclude_none=True), actor)
 
 
 @router.delete("/{client_id}")
-def delete_client(client_id: IdPath, tenant: Tenant, site: SiteDep, actor: Admin) -> dict[str, Any]:
+def delete_client(
+    client_id: IdPath, tenant: AdminTenant, site: SiteDep, actor: Admin
+) -> dict[str, Any]:
     clients.delete_client(site, tenant, client_id, actor)
     return {"deleted": client_id}

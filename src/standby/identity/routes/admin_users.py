@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from standby.identity import mfa, reset, sessions, users
-from standby.identity.routes.deps import Admin, IdPath, SiteDep, Tenant
+from standby.identity.routes.deps import Admin, AdminTenant, IdPath, SiteDep
 from standby.identity.routes.models import (
     PasswordSet,
     ResetTokenIssue,
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/admin/tenants/{tenant}/users")
 
 
 @router.post("", status_code=201)
-def post_user(body: UserCreate, tenant: Tenant, site: SiteDep, actor: Admin) -> dict[str, Any]:
+def post_user(body: UserCreate, tenant: AdminTenant, site: SiteDep, actor: Admin) -> dict[str, Any]:
     return users.create_user(
         site,
         tenant,
@@ -34,7 +34,7 @@ def post_user(body: UserCreate, tenant: Tenant, site: SiteDep, actor: Admin) -> 
 
 @router.get("")
 def get_users(
-    tenant: Tenant,
+    tenant: AdminTenant,
     site: SiteDep,
     _: Admin,
     after: Annotated[str | None, Query(max_length=200)] = None,
@@ -45,26 +45,28 @@ def get_users(
 
 
 @router.get("/{user_id}")
-def get_user(user_id: IdPath, tenant: Tenant, site: SiteDep, _: Admin) -> dict[str, Any]:
+def get_user(user_id: IdPath, tenant: AdminTenant, site: SiteDep, _: Admin) -> dict[str, Any]:
     return users.require_user(site, tenant, user_id)
 
 
 @router.patch("/{user_id}")
 def patch_user(
-    user_id: IdPath, body: UserUpdate, tenant: Tenant, site: SiteDep, actor: Admin
+    user_id: IdPath, body: UserUpdate, tenant: AdminTenant, site: SiteDep, actor: Admin
 ) -> dict[str, Any]:
     return users.update_user(site, tenant, user_id, body.model_dump(exclude_none=True), actor)
 
 
 @router.delete("/{user_id}")
-def delete_user(user_id: IdPath, tenant: Tenant, site: SiteDep, actor: Admin) -> dict[str, Any]:
+def delete_user(
+    user_id: IdPath, tenant: AdminTenant, site: SiteDep, actor: Admin
+) -> dict[str, Any]:
     users.delete_user(site, tenant, user_id, actor)
     return {"deleted": user_id}
 
 
 @router.post("/{user_id}/password")
 def set_password(
-    user_id: IdPath, body: PasswordSet, tenant: Tenant, site: SiteDep, actor: Admin
+    user_id: IdPath, body: PasswordSet, tenant: AdminTenant, site: SiteDep, actor: Admin
 ) -> dict[str, Any]:
     users.set_password(site, tenant, user_id, body.password, actor)
     return {"user_id": user_id, "password_set": True, "sessions_revoked": True}
@@ -73,7 +75,7 @@ def set_password(
 @router.post("/{user_id}/reset-token", status_code=201)
 def issue_reset_token(
     user_id: IdPath,
-    tenant: Tenant,
+    tenant: AdminTenant,
     site: SiteDep,
     actor: Admin,
     body: ResetTokenIssue | None = None,
@@ -83,14 +85,18 @@ def issue_reset_token(
 
 
 @router.get("/{user_id}/sessions")
-def get_sessions(user_id: IdPath, tenant: Tenant, site: SiteDep, _: Admin) -> dict[str, Any]:
+def get_sessions(user_id: IdPath, tenant: AdminTenant, site: SiteDep, _: Admin) -> dict[str, Any]:
     users.require_user(site, tenant, user_id)
     return {"sessions": sessions.list_user_sessions(site, tenant, user_id)}
 
 
 @router.post("/{user_id}/sessions/revoke")
 def revoke_sessions(
-    user_id: IdPath, tenant: Tenant, site: SiteDep, actor: Admin, body: SessionRevoke | None = None
+    user_id: IdPath,
+    tenant: AdminTenant,
+    site: SiteDep,
+    actor: Admin,
+    body: SessionRevoke | None = None,
 ) -> dict[str, Any]:
     users.require_user(site, tenant, user_id)
     if body and body.session_id:
@@ -108,6 +114,6 @@ def revoke_sessions(
 
 
 @router.delete("/{user_id}/mfa")
-def reset_mfa(user_id: IdPath, tenant: Tenant, site: SiteDep, actor: Admin) -> dict[str, Any]:
+def reset_mfa(user_id: IdPath, tenant: AdminTenant, site: SiteDep, actor: Admin) -> dict[str, Any]:
     mfa.reset_totp(site, tenant, user_id, actor)
     return {"user_id": user_id, "totp_enabled": False}

@@ -46,6 +46,16 @@ def tenant(site: SiteDep, tenant: TenantPath) -> str:
 Tenant = Annotated[str, Depends(tenant)]
 
 
+def admin_tenant(site: SiteDep, tenant: TenantPath, _: Admin) -> str:
+    """Like ``tenant``, but only after the admin token checked out, so an unauthenticated
+    caller cannot probe which tenants exist."""
+    require_tenant(site, tenant)
+    return tenant
+
+
+AdminTenant = Annotated[str, Depends(admin_tenant)]
+
+
 def session(request: Request, site: SiteDep, tenant: Tenant) -> dict[str, Any]:
     """The caller's live session in this tenant (cookie), or 401 ``no_session``."""
     row = load_session(site, tenant, request.cookies.get(SESSION_COOKIE))
