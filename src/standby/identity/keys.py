@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +32,9 @@ log = logging.getLogger("standby.identity.keys")
 
 AnyKey = RSAKey | ECKey | OKPKey
 KEYRING_PART = "oidc.keyring"
-# Rows are re-read when the change log moves or after this long (a standby applies
-# replicated key rows without going through this process's write path).
-RELOAD_US = 2 * US
+# Rows are re-read this often (seconds) and after every key change made here; a standby
+# (or the CLI in another process) changes key rows without going through this cache.
+RELOAD_SECONDS = 1.0
 
 
 class KeyOpError(StoreError):
@@ -86,16 +87,14 @@ class Keyring:
         self.site = site
         self._lock = threading.Lock()
         self._rows: list[dict[str, Any]] = []
-        self._loaded_lsn = -1
-        self._loaded_at = 0
+        self._loaded_at: float | None = None
         self._parsed: dict[tuple[str, str], AnyKey] = {}
         self._jwks: dict[str, Any] = {"keys": []}
 
     def rows(self) -> list[dict[str, Any]]:
-        at = now(self.site)
-        lsn = self.site.store.head().lsn
+        mono = time.monotonic()
         with self._lock:
-            if lsn != self._loaded_lsn or at - self._loaded_at >= RELOAD_US or at < self._loaded_at:
+            if self._loaded_at is None or mono - self._loaded_at >= RELOAD_SECONDS:
                 with self.site.store.read() as conn:
                     rows = [
                         dict(r)
@@ -104,7 +103,7 @@ class Keyring:
                         ).mappings()
                     ]
                 self._rows = rows
-                self._loaded_lsn, self._loaded_at = lsn, at
+                self._loaded_at = mono
                 pub = [json.loads(r["public_jwk"]) for r in rows if r["state"] in lc.PUBLISHED]
                 self._jwks = {"keys": pub}
             return self._rows
@@ -127,7 +126,7 @@ class Keyring:
 
     def invalidate(self) -> None:
         with self._lock:
-            self._loaded_lsn = -1
+            self._loaded_at = None
 
 
 def keyring(site: Site) -> Keyring:

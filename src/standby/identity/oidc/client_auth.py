@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_ASSERTION_LIFETIME = 3660  # seconds (common client default 1 h + skew); bounds jti memory
 SECRET_CACHE_SIZE = 1024
+# Client rows are cached this long (seconds): a machine client asking for tokens in a
+# loop costs no store read; a changed or deleted client takes effect within this time.
+CLIENT_TTL = 1.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,35 @@ class _SecretCache:
             while len(self._ok) > SECRET_CACHE_SIZE:
                 self._ok.popitem(last=False)
         return True
+
+
+class _ClientCache:
+    def __init__(self) -> None:
+        self._rows: OrderedDict[tuple[str, str], tuple[float, dict[str, Any] | None]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def get(self, site: Site, tenant: str, client_id: str) -> dict[str, Any] | None:
+        key, mono = (tenant, client_id), time.monotonic()
+        with self._lock:
+            hit = self._rows.get(key)
+        if hit is not None and mono - hit[0] < CLIENT_TTL:
+            return hit[1]
+        row = get_client_row(site, tenant, client_id)
+        with self._lock:
+            self._rows[key] = (mono, row)
+            self._rows.move_to_end(key)
+            while len(self._rows) > SECRET_CACHE_SIZE:
+                self._rows.popitem(last=False)
+        return row
+
+
+def _client_row(site: Site, tenant: str, client_id: str) -> dict[str, Any] | None:
+    cache = site.parts.get("oidc.client_cache")
+    if not isinstance(cache, _ClientCache):
+        cache = site.parts["oidc.client_cache"] = _ClientCache()
+    return cache.get(site, tenant, client_id)
 
 
 def _secret_cache(site: Site) -> _SecretCache:
@@ -123,7 +156,7 @@ def authenticate_client(
         method, client_id = "none", form_id
     if not client_id:
         raise errors.invalid_client("client authentication is required", basic=False)
-    row = get_client_row(site, tenant, client_id)
+    row = _client_row(site, tenant, client_id)
     if row is None:
         raise errors.invalid_client("unknown client or wrong credentials", basic=bool(basic))
     if row["token_endpoint_auth_method"] != method:

@@ -13,9 +13,11 @@ from typing import Any
 
 from joserfc import jws
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, OKPKey, RSAKey, import_key
+from joserfc.jwk import ECKey, GuestProtocol, OKPKey, RSAKey, import_key
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
+# Built once: joserfc would otherwise build a registry for every token it checks.
+REGISTRY = jws.JWSRegistry(algorithms=list(ALGORITHMS))
 
 
 class InvalidToken(Exception):
@@ -48,26 +50,27 @@ class Verifier:
         typ: str | None = None,
         check_exp: bool = True,
     ) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+
+        def pick(obj: GuestProtocol) -> RSAKey | ECKey | OKPKey:
+            header = seen["header"] = obj.headers()
+            kid = header.get("kid")
+            key = self.keys.get(kid) if isinstance(kid, str) else None
+            if key is None:
+                raise InvalidToken("signed with a key that is not in the JWK Set")
+            return key
+
         try:
-            header = jws.extract_compact(token.encode()).headers()
+            obj = jws.deserialize_compact(token, pick, registry=REGISTRY)
+            claims = json.loads(obj.payload)
         except (JoseError, ValueError, UnicodeError) as exc:
-            raise InvalidToken("not a compact JWS") from exc
-        kid, alg = header.get("kid"), header.get("alg")
-        key = self.keys.get(kid) if isinstance(kid, str) else None
-        if key is None:
-            raise InvalidToken("signed with a key that is not in the JWK Set")
-        if alg not in ALGORITHMS:
-            raise InvalidToken(f"algorithm {alg!r} is not accepted")
+            raise InvalidToken("not a JWS signed by a key of this issuer") from exc
+        header = seen["header"]
         if typ is not None and str(header.get("typ", "")).lower() not in (
             typ,
             f"application/{typ}",
         ):
             raise InvalidToken(f"token type is not {typ}")
-        try:
-            obj = jws.deserialize_compact(token, key, algorithms=[alg])
-            claims = json.loads(obj.payload)
-        except (JoseError, ValueError) as exc:
-            raise InvalidToken("bad signature") from exc
         if not isinstance(claims, dict):
             raise InvalidToken("claims are not a JSON object")
         check_claims(claims, issuer, audience, self.now(), self.leeway, check_exp)
