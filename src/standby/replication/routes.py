@@ -50,7 +50,8 @@ async def ack(body: Ack, site: Site = Depends(require_replication)) -> dict[str,
     state = state_of(site)
     peer = state.peer(body.site)
     peer.lsn, peer.epoch, peer.acked_at = max(peer.lsn, body.lsn), body.epoch, time.time()
-    if state.gate is not None:
+    # A standby following only some tenants cannot confirm the others' writes.
+    if state.gate is not None and peer.tenants is None:
         await asyncio.to_thread(state.gate.on_ack, body.lsn, lambda: site.store.head().lsn)
     return {"epoch": site.epoch, "acked_lsn": peer.lsn}
 
