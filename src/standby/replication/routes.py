@@ -51,8 +51,12 @@ async def ack(body: Ack, site: Site = Depends(require_replication)) -> dict[str,
     peer = state.peer(body.site)
     peer.lsn, peer.epoch, peer.acked_at = max(peer.lsn, body.lsn), body.epoch, time.time()
     # A standby following only some tenants cannot confirm the others' writes.
-    if state.gate is not None and peer.tenants is None:
-        await asyncio.to_thread(state.gate.on_ack, body.lsn, lambda: site.store.head().lsn)
+    gate = state.gate
+    if gate is not None and peer.tenants is None:
+        if gate.degraded or gate.blocked:  # needs the head (store I/O): off the event loop
+            await asyncio.to_thread(gate.on_ack, body.lsn, lambda: site.store.head().lsn)
+        else:
+            gate.on_ack(body.lsn, lambda: site.store.head().lsn)
     return {"epoch": site.epoch, "acked_lsn": peer.lsn}
 
 
