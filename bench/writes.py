@@ -23,13 +23,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import event, insert, select, text  # noqa: E402
 
 from standby.identity.passwords import Passwords  # noqa: E402
 from standby.identity.tokens import new_id, new_token, token_hash  # noqa: E402
 from standby.settings import PasswordSettings  # noqa: E402
-from standby.store import Store, now_us  # noqa: E402
-from standby.store.schema import sessions, tenants, users  # noqa: E402
+from standby.store import GENESIS_HASH, Store, now_us  # noqa: E402
+from standby.store.records import canonical_json, chain_hash  # noqa: E402
+from standby.store.schema import change_log, sessions, tenants, users  # noqa: E402
+from standby.store.store import ADVISORY_LOCK_KEY  # noqa: E402
 
 Row = Callable[[], tuple[str, dict[str, Any]]]
 
@@ -80,6 +82,64 @@ def without_log(store: Store, make: Row) -> None:
         conn.close()
 
 
+def statements_per_txn(store: Store, fn: Callable[[Store, Row], None]) -> list[str]:
+    """The SQL statements one transaction of ``fn`` sends (first words), to explain costs."""
+    seen: list[str] = []
+
+    def listener(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        seen.append(" ".join(statement.split()[:3]))
+
+    event.listen(store.engine, "before_cursor_execute", listener)
+    try:
+        fn(store, session_row)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listener)
+    return seen
+
+
+def log_only(store: Store, make: Row) -> None:
+    """The change log's own cost, without the write path's extras (role/fence/epoch reads,
+    savepoint): the row, the head, the hash, the log insert, in one transaction. Shows
+    how much of the overhead is the log itself and how much the surrounding checks."""
+    name, row = make()
+    conn = store.engine.connect()
+    if not store.is_postgres:
+        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+    try:
+        with conn.begin():
+            if store.is_postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+            conn.execute(insert(TABLES[name]).values(**row))
+            head = conn.execute(
+                select(change_log.c.lsn, change_log.c.hash)
+                .order_by(change_log.c.lsn.desc())
+                .limit(1)
+            ).first()
+            lsn, prev = (head.lsn + 1, head.hash) if head else (1, GENESIS_HASH)
+            at, payload = now_us(), canonical_json(row)
+            digest = chain_hash(
+                prev, lsn, 1, store.site, at, lsn, "bench", name, row["id"], "insert", payload
+            )
+            conn.execute(
+                insert(change_log).values(
+                    lsn=lsn,
+                    epoch=1,
+                    site=store.site,
+                    committed_at=at,
+                    txn=lsn,
+                    tenant="bench",
+                    entity=name,
+                    key=row["id"],
+                    op="insert",
+                    payload=payload,
+                    prev_hash=prev,
+                    hash=digest,
+                )
+            )
+    finally:
+        conn.close()
+
+
 def measure(op: Callable[[], None], count: int, seconds: float, threads: int = 1) -> float:
     """Operations per second over ``threads`` threads sharing ``count`` operations."""
     done = [0] * threads
@@ -122,18 +182,24 @@ def run_backend(
 ) -> list[dict[str, Any]]:
     store = prepare(url)
     out = []
+    for fn in (with_log, without_log):
+        stmts = statements_per_txn(store, fn)
+        print(f"{name:<11} {fn.__name__}: {len(stmts)} statements per transaction: "
+              + "; ".join(stmts), flush=True)  # fmt: skip
     for what, make in (("user-create", user_row(pw_hash)), ("session-create", session_row)):
         # warm up both paths, then alternate to spread noise evenly
         for fn in (with_log, without_log):
             measure(lambda fn=fn, make=make: fn(store, make), 50, 5)
-        logged, base = [], []
+        logged, base, minimal = [], [], []
         for _ in range(args.rounds):
             base.append(measure(lambda m=make: without_log(store, m), args.count, args.seconds))
             logged.append(measure(lambda m=make: with_log(store, m), args.count, args.seconds))
-        lo, ba = max(logged), max(base)
+            minimal.append(measure(lambda m=make: log_only(store, m), args.count, args.seconds))
+        lo, ba, mi = max(logged), max(base), max(minimal)
         out.append(
             {"backend": name, "op": what, "threads": 1, "with_log_ops": round(lo),
-             "baseline_ops": round(ba), "overhead_pct": round(100 * (ba - lo) / ba, 1)}
+             "baseline_ops": round(ba), "overhead_pct": round(100 * (ba - lo) / ba, 1),
+             "log_only_ops": round(mi), "log_only_overhead_pct": round(100 * (ba - mi) / ba, 1)}
         )  # fmt: skip
         print_row(out[-1])
     if name == "postgresql":
@@ -151,10 +217,17 @@ def run_backend(
 
 
 def print_row(r: dict[str, Any]) -> None:
+    extra = ""
+    if "log_only_ops" in r:
+        extra = (
+            f"   [row + log append only {r['log_only_ops']:>6}/s, "
+            f"overhead {r['log_only_overhead_pct']}%]"
+        )
     print(
         f"{r['backend']:<11} {r['op']:<26} threads={r['threads']:<2} "
-        f"with change log {r['with_log_ops']:>6}/s   baseline (no log) {r['baseline_ops']:>6}/s   "
-        f"overhead {r['overhead_pct']:>5}%   ratio {r['with_log_ops'] / r['baseline_ops']:.2f}",
+        f"Store.write {r['with_log_ops']:>6}/s   baseline (no log) {r['baseline_ops']:>6}/s   "
+        f"overhead {r['overhead_pct']:>5}%   ratio {r['with_log_ops'] / r['baseline_ops']:.2f}"
+        + extra,
         flush=True,
     )
 
