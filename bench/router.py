@@ -101,6 +101,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--body", type=int, default=1024)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median taken)")
     args = ap.parse_args()
     haproxy = shutil.which("haproxy")
     procs: list[subprocess.Popen[bytes]] = []
@@ -163,9 +164,18 @@ def main() -> None:
                 targets["haproxy"] = ha_url
             else:
                 print("haproxy not installed: no peer figure (apt-get install haproxy)")
-            results = {}
-            for name, url in targets.items():
-                results[name] = asyncio.run(load(f"{url}/bench", args.requests, args.concurrency))
+            # interleave rounds so that load from elsewhere on the machine hits all alike
+            rounds: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+            for _ in range(args.rounds):
+                for name, url in targets.items():
+                    per_round = max(1, args.requests // args.rounds)
+                    rounds[name].append(
+                        asyncio.run(load(f"{url}/bench", per_round, args.concurrency))
+                    )
+            results = {
+                name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+                for name, rs in rounds.items()
+            }
             print(
                 f"GET, {args.body}-byte body, {args.requests} requests, concurrency "
                 f"{args.concurrency}, keep-alive, one Python client, {os.cpu_count()} cores"
