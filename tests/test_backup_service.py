@@ -110,3 +110,27 @@ def test_prune_dry_run_then_prune(bsite: BackupSite) -> None:
     run("prune")
     left = run("list")["sets"]
     assert [s["id"] for s in left] == list(dry["keep_sets"])
+
+
+def test_cli_errors_are_clear(bsite: BackupSite, tmp_path: Path) -> None:
+    runner = CliRunner(env={"COLUMNS": "250"})
+    add_users(bsite.site, "acme", ["alice"])
+    create_set(bsite.site, bsite.backups)
+    target = f"sqlite:///{tmp_path / 'r.db'}"
+    res = runner.invoke(
+        cli_app,
+        ["restore", "-c", str(bsite.config), "--target-url", target, "--to-time", "2001-01-01"],
+    )
+    assert res.exit_code == 1 and "before the oldest backup" in res.output
+    assert "Traceback" not in res.output
+    cfg = yaml.safe_load(bsite.config.read_text())
+    cfg["backup"] = {"backend": "s3", "s3_bucket": "b", "s3_endpoint": "http://127.0.0.1:9"}
+    bsite.config.write_text(yaml.safe_dump(cfg))
+    res = runner.invoke(cli_app, ["restore", "-c", str(bsite.config), "--target-url", target])
+    assert res.exit_code == 1 and "no S3 credentials" in res.output
+    secrets_path = bsite.config.parent / "secrets.yaml"
+    data = yaml.safe_load(secrets_path.read_text())
+    secrets_path.write_text(yaml.safe_dump({**data, "s3_access_key": "a", "s3_secret_key": "b"}))
+    res = runner.invoke(cli_app, ["restore", "-c", str(bsite.config), "--target-url", target])
+    assert res.exit_code == 1 and "cannot reach S3" in res.output
+    assert not (tmp_path / "r.db").exists()

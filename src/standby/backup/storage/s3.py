@@ -7,7 +7,12 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
 
 from standby.backup.errors import BackupError, StorageUnavailable
 from standby.backup.storage.base import Storage, StoredObject
@@ -52,6 +57,11 @@ class S3Storage(Storage):
             return StorageUnavailable(
                 f"cannot reach S3 ({self.description}): {exc}; check backup.s3_endpoint "
                 "and that the service is up"
+            )
+        if isinstance(exc, NoCredentialsError):
+            return StorageUnavailable(
+                f"no S3 credentials for {self.description}: set s3_access_key and "
+                "s3_secret_key in the secrets file (or the AWS_* environment variables)"
             )
         return StorageUnavailable(f"S3 error on {action} {name} ({self.description}): {exc}")
 
