@@ -19,6 +19,7 @@ from standby.drills.processes import ProcessGroup, standby_argv
 from standby.drills.workload import OidcClient, Workload, WorkloadConfig
 
 TENANT = "demo"
+SETUP_TIMEOUT = 60.0  # bounds each wait for processes to get ready (generous: CI is shared)
 Progress = Callable[[str], None]
 
 
@@ -161,7 +162,7 @@ class Drill:
                 return False
             raise DrillError(f"creating the tenant failed: HTTP {resp.status_code} {resp.text}")
 
-        await wait_until(create_tenant, 30, f"{self.c.primary} to accept writes")
+        await wait_until(create_tenant, SETUP_TIMEOUT, f"{self.c.primary} to accept writes")
         users = []
         for i in range(n_users):
             username, password = f"user{i:03d}", secrets.token_urlsafe(12)
@@ -215,7 +216,7 @@ class Drill:
         c = self.c
         await wait_until(
             lambda: self.cluster_ready(c.primary),
-            30,
+            SETUP_TIMEOUT,
             f"the controller to route traffic to {c.primary}",
         )
         self.milestone("cluster_ready", primary=c.primary)
@@ -223,8 +224,13 @@ class Drill:
         config.concurrency = concurrency
         await wait_until(
             lambda: self.standby_caught_up(c.primary, c.standby),
-            30,
+            SETUP_TIMEOUT,
             f"{c.standby} to catch up with {c.primary}",
+        )
+        await wait_until(
+            lambda: self.routable(c.primary),
+            SETUP_TIMEOUT,
+            f"the router to find {c.primary} ready (GET /readyz)",
         )
         load = Workload(config)
         grant_note = await load.prepare_tokens()
@@ -323,7 +329,7 @@ class Drill:
             )
         self.milestone("failback_done", site=c.primary, seconds=round(took, 3))
         await wait_until(
-            lambda: self.cluster_ready(c.primary), 30, f"all traffic back on {c.primary}"
+            lambda: self.cluster_ready(c.primary), SETUP_TIMEOUT, f"all traffic back on {c.primary}"
         )
         acks = load.acks[before:]
         present = await self.usernames(c.primary)

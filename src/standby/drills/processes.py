@@ -59,7 +59,7 @@ class Managed:
             )
         self.pids.append(self.proc.pid)
 
-    def wait_healthy(self, timeout: float = 30.0) -> None:
+    def wait_healthy(self, timeout: float = 60.0) -> None:
         if self.health_url is None:
             return
         deadline = time.monotonic() + timeout
@@ -108,7 +108,7 @@ class ProcessGroup:
         name: str,
         argv: list[str],
         health_url: str | None = None,
-        timeout: float = 30.0,
+        timeout: float = 60.0,
         env: dict[str, str] | None = None,
     ) -> Managed:
         managed = self.procs.get(name)
