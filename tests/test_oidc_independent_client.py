@@ -6,6 +6,7 @@ JWKS alone. The same client then uses every other advertised grant and auth meth
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,13 @@ def test_an_independent_client_against_a_real_server(
     server: tuple[SiteProcess, dict[str, str]],
 ) -> None:
     proc, hdr = server
+    # the key schedule makes the first signing key at start-up; readiness says so
+    deadline = time.monotonic() + 20
+    while httpx.get(f"{proc.url}/readyz", timeout=5).status_code != 200:
+        assert time.monotonic() < deadline, httpx.get(f"{proc.url}/readyz").text
+        time.sleep(0.1)
     admin(proc.url, hdr, "/admin/tenants", {"id": "acme", "name": "Acme"})
+    assert len(httpx.get(f"{proc.url}/t/acme/jwks", timeout=5).json()["keys"]) == 1
     code_flow_with_pkce_verified_by_pyjwt(proc, hdr)
     machine_clients_with_each_auth_method(proc, hdr)
 
@@ -166,6 +173,7 @@ def machine_clients_with_each_auth_method(proc: SiteProcess, hdr: dict[str, str]
             app["client_id"],
             app.get("client_secret") or key,
             token_endpoint_auth_method=method,
+            revocation_endpoint_auth_method=method,
             scope="api.read",
             timeout=10,
         )
@@ -186,3 +194,7 @@ def machine_clients_with_each_auth_method(proc: SiteProcess, hdr: dict[str, str]
         assert claims["client_id"] == client.client_id
         info = client.introspect_token(meta["introspection_endpoint"], token=access)
         assert info.json()["active"] is True
+        revoked = client.revoke_token(meta["revocation_endpoint"], token=access)
+        assert revoked.status_code == 200, (client.token_endpoint_auth_method, revoked.text)
+        info = client.introspect_token(meta["introspection_endpoint"], token=access)
+        assert info.json() == {"active": False}

@@ -9,6 +9,8 @@ from typing import Any
 
 import jwt as pyjwt
 import pytest
+from joserfc import jwt
+from joserfc.jwk import ECKey, OKPKey
 
 from standby.identity import keys
 from tests.support.identity import IdSite, identity_site
@@ -73,6 +75,7 @@ def test_discovery_names_every_endpoint_and_only_what_is_offered(ids: IdSite) ->
     assert meta["response_types_supported"] == ["code"]
     assert "private_key_jwt" in meta["token_endpoint_auth_methods_supported"]
     assert meta["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert ids.client.get("/t/acme/.well-known/oauth-authorization-server").json() == meta
 
 
 def test_jwks_is_cacheable_briefly_and_publishes_the_signing_key(ids: IdSite) -> None:
@@ -285,3 +288,42 @@ def test_readiness_reports_the_token_selftest(ids: IdSite) -> None:
     assert selftest(ids.site) is None
     r = ids.client.get("/readyz")
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("alg", ["ES256", "EdDSA"])
+def test_private_key_jwt_with_ec_and_okp_client_keys(ids: IdSite, alg: str) -> None:
+    key = ECKey.generate_key("P-256") if alg == "ES256" else OKPKey.generate_key("Ed25519")
+    jwk = {**key.as_dict(private=False), "kid": "k1"}
+    client = machine_client(ids, token_endpoint_auth_method="private_key_jwt", jwks={"keys": [jwk]})
+    cid = client["client_id"]
+    at = int(ids.clock.seconds)
+    claims = {
+        "iss": cid,
+        "sub": cid,
+        "aud": issuer(ids) + "/token",
+        "iat": at,
+        "exp": at + 60,
+        "jti": f"j-{alg}",
+    }
+    signed = jwt.encode({"alg": alg, "kid": "k1"}, claims, key, algorithms=[alg])
+    r = ids.client.post(
+        "/t/acme/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": cid,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": signed,
+        },
+    )
+    assert r.status_code == 200, r.text
+    # the same assertion again at the revocation endpoint is a replay
+    again = ids.client.post(
+        "/t/acme/revoke",
+        data={
+            "token": r.json()["access_token"],
+            "client_id": cid,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": signed,
+        },
+    )
+    assert (again.status_code, again.json()["error"]) == (401, "invalid_client")

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 SCOPES = ["openid", "profile", "email", "offline_access"]
 GRANTS = ["authorization_code", "refresh_token", "client_credentials"]
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
-ASSERTION_ALGS = ["RS256", "ES256", "EdDSA", "PS256"]
+ASSERTION_ALGS = ["RS256", "ES256", "EdDSA"]
 ACR_PWD = "urn:standby:acr:pwd"  # noqa: S105 - an acr value, not a secret
 ACR_MFA = "urn:standby:acr:mfa"
 
