@@ -493,11 +493,15 @@ class Controller:
         if self.failover is not None:
             raise ControllerError("a failover is in progress; try again when it is done")
         obs = self.observed()
-        target = obs.site(to)
-        if target is None or not d.is_candidate(target, obs):
+        # A fresh look at the target: the last tick may predate its rejoin.
+        h = await check_site(
+            self.client, to, self.topo.site(to).url, self.secret, self.cfg.check_timeout
+        )
+        target = d.SiteState(to, not self.detectors[to].down, h.ready, h.role, h.epoch)
+        if not d.is_candidate(target, obs):
             raise ControllerError(
                 f"{to} is not a healthy standby on epoch {leader.epoch} (it reports role "
-                f"{target.role if target else None}, epoch {target.epoch if target else None})"
+                f"{target.role}, epoch {target.epoch}, ready {target.ready})"
             )
         old, epoch, began = leader.primary, leader.epoch, self.clock()
         self.busy = f"switchover {old} -> {to}"
