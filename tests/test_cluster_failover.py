@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -12,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from standby.cluster.dcs import Leader
+from standby.cluster.dcs.etcd import EtcdDcs
 from tests.support.cluster import Cluster, make_cluster
+from tests.support.etcd import EtcdServer
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +99,10 @@ def test_one_second_stall_of_a_healthy_primary_causes_no_failover(cluster: Clust
 
 
 def test_approval_mode_waits_for_the_operator(tmp_path: Path) -> None:
-    c = make_cluster(tmp_path, mode="approval")
+    """Also the controller on a real etcd: the epoch moves by compare-and-swap there."""
+    etcd = EtcdServer().start()
+    dcs = {"backend": "etcd", "endpoints": [etcd.url], "prefix": "/approval"}
+    c = make_cluster(tmp_path, mode="approval", controller={"dcs": dcs})
     try:
         c.start()
         c.wait_writable("site-a")
@@ -143,5 +150,16 @@ def test_approval_mode_waits_for_the_operator(tmp_path: Path) -> None:
         )
         assert again.returncode != 0
         assert "no failover is awaiting approval" in " ".join(again.stderr.split())
+        leader = EtcdDcs([etcd.url], "/approval")
+        got = asyncio.run(_leader(leader))
+        assert got is not None and (got.primary, got.epoch) == ("site-b", 2)
     finally:
         c.stop()
+        etcd.stop()
+
+
+async def _leader(dcs: EtcdDcs) -> Leader | None:
+    try:
+        return await dcs.get_leader()
+    finally:
+        await dcs.close()
