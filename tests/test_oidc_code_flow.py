@@ -350,3 +350,30 @@ def test_userinfo_errors(ids: IdSite) -> None:
         "/t/acme/userinfo", headers={"Authorization": f"Bearer {token.json()['access_token']}"}
     )
     assert (r.status_code, r.json()["error"]) == (403, "insufficient_scope")
+
+
+def test_expired_grants_are_purged(ids: IdSite) -> None:
+    from sqlalchemy import func, select
+
+    from standby.identity.oidc.cleanup import purge_expired
+    from standby.store.schema import auth_codes, refresh_tokens, revocations
+
+    client = web_client(ids)
+    code = login_for_code(ids, client["client_id"])["code"]
+    body = exchange(ids, client, code).json()
+    auth = basic(client["client_id"], client["client_secret"])
+    ids.client.post("/t/acme/revoke", data={"token": body["access_token"]}, headers=auth)
+
+    def count(table: Any) -> int:
+        with ids.store.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
+
+    assert (count(auth_codes), count(refresh_tokens), count(revocations)) == (1, 1, 1)
+    assert purge_expired(ids.site) == 0  # nothing has expired yet
+    ids.clock.advance(ids.site.settings.oidc.access_token_ttl + 121)
+    assert purge_expired(ids.site) == 2  # the code and the revocation record
+    assert count(refresh_tokens) == 1
+    ids.clock.advance(ids.site.settings.oidc.refresh_token_ttl)
+    assert purge_expired(ids.site) == 1
+    replay = exchange(ids, client, code)
+    assert (replay.status_code, replay.json()["error"]) == (400, "invalid_grant")

@@ -52,10 +52,11 @@ def selftest(site: Site) -> str | None:
 
 def mount(app: FastAPI, site: Site) -> None:
     """Add the OIDC routes, the signing-key schedule and the token readiness check."""
-    from standby.identity.oidc import authorize, endpoints, logout
+    from standby.identity.oidc import authorize, cleanup, endpoints, logout
 
     app.include_router(endpoints.router())
     app.include_router(authorize.router())
     app.include_router(logout.router())
     site.background.append(keys.key_schedule)
+    site.background.append(cleanup.cleanup_schedule)
     site.readiness["tokens"] = lambda: selftest(site)
