@@ -64,14 +64,36 @@ def _event(name: str, **fields: object) -> None:
     log.info(json.dumps({"event": name, **fields}))
 
 
-async def _ack(site: Site, client: httpx.AsyncClient, url: str, lsn: int) -> None:
-    resp = await client.post(
-        f"{url}/replication/ack",
-        json={"site": site.name, "lsn": lsn, "epoch": site.epoch},
-        headers=headers(site),
-    )
-    if resp.status_code != 200:
-        raise error_of(url, resp)
+class Acker:
+    """Sends our position to the primary beside the apply loop, one request at a time,
+    always the newest position: receiving the next batch never waits for an ack."""
+
+    def __init__(self, site: Site, client: httpx.AsyncClient, url: str) -> None:
+        self.site, self.client, self.url = site, client, url
+        self.lsn = -1
+        self.wanted = asyncio.Event()
+        self.error: PeerError | httpx.HTTPError | None = None
+
+    def want(self, lsn: int) -> None:
+        self.lsn = max(self.lsn, lsn)
+        self.wanted.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.wanted.wait()
+            self.wanted.clear()
+            try:
+                resp = await self.client.post(
+                    f"{self.url}/replication/ack",
+                    json={"site": self.site.name, "lsn": self.lsn, "epoch": self.site.epoch},
+                    headers=headers(self.site),
+                )
+            except httpx.HTTPError as exc:
+                self.error = exc
+                return
+            if resp.status_code != 200:
+                self.error = error_of(self.url, resp)
+                return
 
 
 async def _refused(site: Site, url: str, err: PeerError) -> None:
@@ -121,13 +143,19 @@ async def follow_once(site: Site, client: httpx.AsyncClient, url: str) -> None:
             await asyncio.to_thread(adopt_timeline, site.store, tl.json()["timeline"])
         progress.connected, progress.last_error = True, None
         _event("stream_connected", site=site.name, primary=url, after=after)
-        await _consume(site, client, url, resp, after, progress)
+        acker = Acker(site, client, url)
+        acking = asyncio.create_task(acker.run())
+        try:
+            await _consume(site, acker, resp, after, progress)
+        finally:
+            acking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await acking
 
 
 async def _consume(
     site: Site,
-    client: httpx.AsyncClient,
-    url: str,
+    acker: Acker,
     resp: httpx.Response,
     after: int,
     progress: FollowerProgress,
@@ -154,14 +182,15 @@ async def _consume(
             raise StreamError(f"primary switched to epoch {item.epoch} mid-stream")
         if item.through_lsn < last_lsn:
             raise StreamError(f"heartbeat through {item.through_lsn} before record {last_lsn}")
-        await _land(site, client, url, buffer, item, progress)
+        if acker.error is not None:
+            raise acker.error
+        await _land(site, acker, buffer, item, progress)
         buffer = []
 
 
 async def _land(
     site: Site,
-    client: httpx.AsyncClient,
-    url: str,
+    acker: Acker,
     batch: list[Record],
     beat: Heartbeat,
     progress: FollowerProgress,
@@ -176,7 +205,7 @@ async def _land(
     progress.primary_epoch = beat.epoch
     progress.pending_bytes = beat.pending_bytes
     if moved or progress.position >= beat.head_lsn:
-        await _ack(site, client, url, progress.position)
+        acker.want(progress.position)
 
 
 async def run(site: Site) -> None:

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 from fastapi import Depends, Query
 from fastapi.responses import StreamingResponse
@@ -26,7 +27,7 @@ from standby.replication.lag import unacked
 from standby.replication.state import state_of
 from standby.replication.timeline import read_timeline
 from standby.server import Site
-from standby.store import Record, Store, now_us
+from standby.store import Head, Record, Store, now_us
 
 log = logging.getLogger("standby.replication.stream")
 
@@ -39,21 +40,42 @@ def parse_tenants(raw: str | None) -> list[str] | None:
     return sorted({t.strip() for t in raw.split(",") if t.strip()})
 
 
-def read_batch(
-    store: Store, after: int, limit: int, tenants: Sequence[str] | None
-) -> tuple[list[Record], int]:
-    """Whole transactions after ``after`` and the LSN the scan covered (for filtered streams)."""
-    head_before = store.head().lsn
+@dataclass(frozen=True)
+class Batch:
+    records: list[Record]
+    through: int  # the scan covered every LSN up to here (filtered streams skip some)
+    head: Head  # the primary's head as of this batch
+    full: bool  # cut by the size limit: more is waiting
+
+
+def read_batch(store: Store, after: int, limit: int, tenants: Sequence[str] | None) -> Batch:
+    """Whole transactions after ``after``, and how far the scan got."""
+    head = store.head()
     size = limit
     for _ in range(32):  # a transaction bigger than limit * 2**31 records does not exist
         recs = store.records_after(after, limit=size, tenants=tenants)
         full = len(recs) == size
         ready = complete_prefix(recs, full)
         if ready or not recs:
-            through = ready[-1].lsn if full else max(head_before, ready[-1].lsn if ready else 0)
-            return ready, max(through, after)
+            through = ready[-1].lsn if full else max(head.lsn, ready[-1].lsn if ready else 0)
+            if ready and ready[-1].lsn > head.lsn:  # committed after we read the head
+                last = ready[-1]
+                head = Head(last.lsn, last.hash, last.epoch, last.committed_at)
+            return Batch(ready, max(through, after), head, full)
         size *= 2
     raise RuntimeError("transaction too large to stream")
+
+
+def chunk(
+    store: Store, after: int, limit: int, tenants: Sequence[str] | None, epoch: int
+) -> tuple[bytes, Batch]:
+    """The next batch as NDJSON bytes, closed by a heartbeat (one worker-thread call)."""
+    batch = read_batch(store, after, limit, tenants)
+    pending = unacked(store, batch.through, tenants)[0] if batch.full else 0
+    beat = Heartbeat(
+        batch.head.lsn, batch.head.committed_at, epoch, now_us(), batch.through, pending
+    )
+    return b"".join(encode(r) for r in batch.records) + encode(beat), batch
 
 
 def primary_hint(site: Site) -> str:
@@ -126,22 +148,15 @@ async def _records(
     try:
         while site.role == "primary":
             wake.clear()
-            recs, through = await asyncio.to_thread(
-                read_batch, site.store, position, limit, tenants
+            data, batch = await asyncio.to_thread(
+                chunk, site.store, position, limit, tenants, site.epoch
             )
             now = time.monotonic()
-            if recs or through != position or now - last_sent >= HEARTBEAT_SECONDS:
-                position = through
-                head = await asyncio.to_thread(site.store.head)
-                pending = 0
-                if head.lsn > position:
-                    pending, _ = await asyncio.to_thread(unacked, site.store, position, tenants)
-                beat = Heartbeat(
-                    head.lsn, head.committed_at, site.epoch, now_us(), position, pending
-                )
-                yield b"".join(encode(r) for r in recs) + encode(beat)
+            if batch.records or batch.through != position or now - last_sent >= HEARTBEAT_SECONDS:
+                position = batch.through
+                yield data
                 last_sent = now
-                if head.lsn > position:
+                if batch.full:
                     continue  # behind: send the next batch without waiting
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), HEARTBEAT_SECONDS)
