@@ -15,11 +15,12 @@ from typing import Any
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Table, insert, inspect, text
+from sqlalchemy import Connection, Table, create_engine, event, insert, inspect, text
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from standby.backup.errors import BackupError, TargetNotEmpty
 from standby.backup.load import Loaded
-from standby.backup.snapshot import SNAPSHOT_TABLES
+from standby.backup.snapshot import SNAPSHOT_TABLES, gc_paused
 from standby.store.engine import describe, is_postgres, make_engine, normalize_url
 from standby.store.migrate import MIGRATIONS
 from standby.store.schema import change_log, metadata, store_meta, timeline_history
@@ -77,16 +78,29 @@ def _write_sqlite(
         raise _refuse(str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.restoring-{secrets.token_hex(4)}")
-    engine = make_engine(f"sqlite:///{tmp}")
+    # The temp file is invisible until renamed, so it needs no journal while loading;
+    # it is fsynced before the rename (the store's engine turns WAL on at next open).
+    engine = create_engine(f"sqlite:///{tmp}")
+
+    @event.listens_for(engine, "connect")
+    def _fast(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("PRAGMA journal_mode=OFF")
+        dbapi_conn.execute("PRAGMA synchronous=OFF")
+
     try:
-        with engine.begin() as conn:
+        with gc_paused(), engine.begin() as conn:
             fill(conn, loaded, site, progress)
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         engine.dispose()
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
         for stale in ("-wal", "-shm", "-journal"):
             Path(str(path) + stale).unlink(missing_ok=True)
         os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
     finally:
         engine.dispose()
         for leftover in ("", "-wal", "-shm", "-journal"):
@@ -98,7 +112,7 @@ def _write_postgres(
 ) -> None:
     engine = make_engine(url)
     try:
-        with engine.begin() as conn:
+        with gc_paused(), engine.begin() as conn:
             existing = inspect(conn).get_table_names()
             if existing:
                 if not force:
@@ -139,7 +153,9 @@ def _bulk(conn: Connection, table: Table, columns: list[str], rows: list[list[An
 
 def fill(conn: Connection, loaded: Loaded, site: str, progress: Progress | None = None) -> None:
     """Create the schema and load snapshot rows and replayed records on one connection."""
-    metadata.create_all(conn)
+    # Tables first, secondary indexes after the bulk load (much faster to build at once).
+    for t in metadata.sorted_tables:
+        conn.execute(CreateTable(t))
     _stamp(conn)
     snap = loaded.snapshot
     total = sum(snap.counts().values()) + len(loaded.records)
@@ -154,6 +170,9 @@ def fill(conn: Connection, loaded: Loaded, site: str, progress: Progress | None 
             done += len(chunk)
             if progress:
                 progress("write", done, total)
+    for t in metadata.sorted_tables:
+        for idx in t.indexes:
+            conn.execute(CreateIndex(idx))
     history = snap.tables.get("timeline_history")
     known_epochs = {int(r["epoch"]) for r in history.dicts()} if history else set()
     log_rows: list[dict[str, Any]] = []
