@@ -134,3 +134,22 @@ def test_cli_errors_are_clear(bsite: BackupSite, tmp_path: Path) -> None:
     res = runner.invoke(cli_app, ["restore", "-c", str(bsite.config), "--target-url", target])
     assert res.exit_code == 1 and "cannot reach S3" in res.output
     assert not (tmp_path / "r.db").exists()
+
+
+def test_objects_without_manifest_are_ignored(bsite: BackupSite, tmp_path: Path) -> None:
+    """An interrupted upload (object written, manifest not) never looks like a backup."""
+    from standby.backup.catalog import segment_base, set_object
+    from standby.backup.plan import Target
+    from standby.backup.restore import restore
+
+    add_users(bsite.site, "acme", ["alice"])
+    m = create_set(bsite.site, bsite.backups)
+    head = bsite.store.head().lsn
+    storage = bsite.backups.storage
+    storage.put(set_object("29991231T000000000000Z-999"), b"partial snapshot")
+    storage.put(segment_base(head + 1, head + 50, 1) + ".sbk", b"partial segment")
+    sets = bsite.backups.catalog.sets()
+    assert [s["id"] for s in sets] == [m["id"]]
+    assert bsite.backups.catalog.segments() == []
+    report = restore(bsite.backups, f"sqlite:///{tmp_path / 'r.db'}", Target())
+    assert report["set"] == m["id"] and report["reached"]["lsn"] == head
