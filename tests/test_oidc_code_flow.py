@@ -377,3 +377,82 @@ def test_expired_grants_are_purged(ids: IdSite) -> None:
     assert purge_expired(ids.site) == 1
     replay = exchange(ids, client, code)
     assert (replay.status_code, replay.json()["error"]) == (400, "invalid_grant")
+
+
+def test_malformed_input_never_gets_a_500(ids: IdSite) -> None:
+    """A hundred-odd random malformed requests to every OIDC endpoint: always a 4xx (or
+    a redirect / page), never a server error."""
+    import random
+
+    client = web_client(ids)
+    auth = basic(client["client_id"], client["client_secret"])
+    junk = [
+        "",
+        "x",
+        "\x00",
+        "é" * 3,
+        "a" * 3000,
+        "%ff",
+        "[]",
+        "eyJhbGciOiJub25lIn0.e30.",
+        "a.b.c",
+        "null",
+        client["client_id"],
+        REDIRECT,
+    ]
+    names = [
+        "grant_type",
+        "code",
+        "redirect_uri",
+        "code_verifier",
+        "refresh_token",
+        "scope",
+        "client_id",
+        "client_secret",
+        "client_assertion",
+        "client_assertion_type",
+        "token",
+        "token_type_hint",
+        "response_type",
+        "state",
+        "code_challenge",
+        "prompt",
+        "max_age",
+        "id_token_hint",
+        "post_logout_redirect_uri",
+        "csrf",
+        "q",
+        "pending",
+        "username",
+        "password",
+        "totp",
+    ]
+    headers = [
+        auth,
+        {},
+        {"Authorization": "Basic !!!"},
+        {"Authorization": "Basic e30="},
+        {"Authorization": "Bearer x.y.z"},
+    ]
+    paths = [
+        "token",
+        "revoke",
+        "introspect",
+        "userinfo",
+        "authorize",
+        "authorize/login",
+        "end-session",
+    ]
+    rnd = random.Random(7)
+    for _ in range(120):
+        form = {n: rnd.choice(junk) for n in rnd.sample(names, rnd.randint(0, 6))}
+        if rnd.random() < 0.5:
+            form["grant_type"] = rnd.choice(
+                ["authorization_code", "refresh_token", "client_credentials"]
+            )
+        path, hdr = rnd.choice(paths), rnd.choice(headers)
+        if rnd.random() < 0.5:
+            r = ids.client.get(f"/t/acme/{path}", params=form, headers=hdr)
+        else:
+            r = ids.client.post(f"/t/acme/{path}", data=form, headers=hdr)
+        assert r.status_code < 500, (path, form, r.text[:300])
