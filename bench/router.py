@@ -1,12 +1,15 @@
 """Builtin router throughput and latency, against going direct and against HAProxy.
 
-    python bench/router.py [--requests N] [--concurrency C] [--body BYTES]
+    python bench/router.py [--requests N] [--concurrency C] [--body BYTES] [--rounds R]
+                           [--client ab|python]
 
 One small upstream (uvicorn, answers with a Standby-Site header and BYTES of body) in its
 own process; in front of it, in the same run: nothing (direct), `standby router`, and
 HAProxy (Debian package) with the config the haproxy backend writes. The load generator
-is one Python process (httpx, keep-alive, C concurrent requests), the same for all three,
-so the ratios are the comparison; absolute figures are bounded by the client on 2 cores."""
+is the same for all three: ApacheBench (`ab -k`, Debian apache2-utils) when installed, else
+one Python process (httpx, keep-alive); ab speaks HTTP/1.0, which uvicorn does not keep
+alive, so direct and router connect per request while HAProxy keeps its client side open.
+Rounds are interleaved so that other load on the machine hits all three alike."""
 
 from __future__ import annotations
 
@@ -96,12 +99,42 @@ async def load(url: str, requests: int, concurrency: int) -> dict[str, float]:
     }
 
 
+def load_ab(url: str, requests: int, concurrency: int) -> dict[str, float]:
+    """The same measurement with ApacheBench (C, so the client is not the bottleneck)."""
+    out = subprocess.run(
+        ["ab", "-q", "-k", "-n", str(requests), "-c", str(concurrency), url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
+    fields: dict[str, float] = {"errors": 0.0}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests per second:"):
+            fields["rps"] = float(parts[3])
+        elif line.startswith("Failed requests:"):
+            fields["errors"] += float(parts[2])
+        elif line.strip().startswith("50%"):
+            fields["p50_ms"] = float(parts[1])
+        elif line.strip().startswith("99%"):
+            fields["p99_ms"] = float(parts[1])
+    if "rps" not in fields:
+        raise SystemExit(f"ab gave no figures for {url}:\n{out[-1000:]}")
+    return fields
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--body", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median taken)")
+    ap.add_argument(
+        "--client",
+        choices=["ab", "python"],
+        default="ab" if shutil.which("ab") else "python",
+        help="load generator: ApacheBench (apache2-utils) or httpx",
+    )
     args = ap.parse_args()
     haproxy = shutil.which("haproxy")
     procs: list[subprocess.Popen[bytes]] = []
@@ -169,16 +202,19 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, url in targets.items():
                     per_round = max(1, args.requests // args.rounds)
-                    rounds[name].append(
-                        asyncio.run(load(f"{url}/bench", per_round, args.concurrency))
-                    )
+                    if args.client == "ab":
+                        figures = load_ab(f"{url}/bench", per_round, args.concurrency)
+                    else:
+                        figures = asyncio.run(load(f"{url}/bench", per_round, args.concurrency))
+                    rounds[name].append(figures)
             results = {
                 name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
                 for name, rs in rounds.items()
             }
             print(
-                f"GET, {args.body}-byte body, {args.requests} requests, concurrency "
-                f"{args.concurrency}, keep-alive, one Python client, {os.cpu_count()} cores"
+                f"GET, {args.body}-byte body, {args.requests} requests in {args.rounds} "
+                f"interleaved rounds (medians), concurrency {args.concurrency}, "
+                f"client {args.client}, {os.cpu_count()} cores"
             )
             for name, r in results.items():
                 print(

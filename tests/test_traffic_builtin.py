@@ -124,6 +124,7 @@ def test_hop_by_hop_headers_removed_and_forwarded_headers_added(rig: Rig) -> Non
     for gone in ("x-hop-secret", "keep-alive", "proxy-agent"):
         assert gone not in resp.headers, gone
     assert resp.headers["x-end-to-end"] == "kept"
+    assert len(resp.headers.get_list("date")) == len(resp.headers.get_list("server")) == 1
 
 
 def test_streams_large_bodies_both_ways(rig: Rig) -> None:

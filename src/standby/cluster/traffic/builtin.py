@@ -312,5 +312,7 @@ def make_server(router: Router, host: str, port: int, log_level: str = "warning"
         lifespan="on",
         timeout_keep_alive=30,
         proxy_headers=False,  # the router is the edge: the peer address is the client
+        server_header=False,  # the site's own Server and Date pass through
+        date_header=False,
     )
     return uvicorn.Server(config)
