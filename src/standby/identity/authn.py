@@ -12,6 +12,7 @@ from standby.errors import ApiError
 from standby.identity import audit, lockout, mfa
 from standby.identity.clock import now
 from standby.identity.passwords import passwords_for
+from standby.identity.sessions import create_session_in
 from standby.identity.tenants import require_tenant
 from standby.identity.users import find_user_row, locked_row, public
 from standby.store import NotWritable, Writer
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 class AuthResult:
     user: dict[str, Any]
     amr: list[str] = field(default_factory=lambda: ["pwd"])
+    # With start_session=True: the new session's cookie token and row.
+    session_token: str | None = None
+    session: dict[str, Any] | None = None
 
 
 def invalid() -> ApiError:
@@ -48,11 +52,16 @@ def authenticate(
     totp: str | None = None,
     recovery_code: str | None = None,
     remote: str | None = None,
+    *,
+    start_session: bool = False,
 ) -> AuthResult:
     """Check credentials and return the user and how they authenticated, or raise
-    401 invalid_credentials / 401 mfa_required / 423 account_locked / 403 account_disabled."""
+    401 invalid_credentials / 401 mfa_required / 423 account_locked / 403 account_disabled.
+    ``start_session`` also creates the session in the same transaction (one commit)."""
     try:
-        result = _authenticate(site, tenant, username, password, totp, recovery_code, remote)
+        result = _authenticate(
+            site, tenant, username, password, totp, recovery_code, remote, start_session
+        )
     except ApiError as exc:
         site.metrics.logins.labels(exc.error).inc()
         raise
@@ -71,6 +80,7 @@ def _authenticate(
     totp: str | None,
     recovery_code: str | None,
     remote: str | None,
+    start_session: bool,
 ) -> AuthResult:
     require_tenant(site, tenant)
     pw = passwords_for(site)
@@ -94,6 +104,8 @@ def _authenticate(
     new_hash = pw.hash(password) if pw.needs_rehash(row["password_hash"]) else None
 
     error: ApiError | None = None
+    token: str | None = None
+    session: dict[str, Any] | None = None
     with site.store.write() as w:
         current = locked_row(w, tenant, row["id"])
         amr = ["pwd"]
@@ -133,9 +145,11 @@ def _authenticate(
                 {**detail, "amr": amr, "rehashed": new_hash is not None},
                 at=at,
             )
+            if start_session:
+                token, session = create_session_in(w, site, tenant, current["id"], amr, at)
     if error is not None:
         raise error
-    return AuthResult(user=public(current), amr=amr)
+    return AuthResult(public(current), amr, token, session)
 
 
 def _write_failure(

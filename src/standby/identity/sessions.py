@@ -34,22 +34,29 @@ def create_session(
 ) -> tuple[str, dict[str, Any]]:
     """Start a session; returns (token for the cookie, row)."""
     at = now(site) if at is None else at
-    token = new_token()
     with site.store.write() as w:
-        row = w.insert(
-            sessions,
-            {
-                "id": token_hash(token),
-                "tenant": tenant,
-                "user_id": user_id,
-                "created_at": at,
-                "last_seen": at,
-                "expires_at": at + site.settings.session.absolute_ttl * US,
-                "revoked_at": None,
-                "amr": json.dumps(amr),
-                "auth_time": at,
-            },
-        )
+        return create_session_in(w, site, tenant, user_id, amr, at)
+
+
+def create_session_in(
+    w: Writer, site: Site, tenant: str, user_id: str, amr: list[str], at: int
+) -> tuple[str, dict[str, Any]]:
+    """Start a session inside an open write (e.g. the login's own transaction)."""
+    token = new_token()
+    row = w.insert(
+        sessions,
+        {
+            "id": token_hash(token),
+            "tenant": tenant,
+            "user_id": user_id,
+            "created_at": at,
+            "last_seen": at,
+            "expires_at": at + site.settings.session.absolute_ttl * US,
+            "revoked_at": None,
+            "amr": json.dumps(amr),
+            "auth_time": at,
+        },
+    )
     return token, row
 
 

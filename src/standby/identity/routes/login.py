@@ -22,13 +22,22 @@ def login(
 ) -> dict[str, Any]:
     remote = request.client.host if request.client else None
     result = authenticate(
-        site, tenant, body.username, body.password, body.totp, body.recovery_code, remote
+        site,
+        tenant,
+        body.username,
+        body.password,
+        body.totp,
+        body.recovery_code,
+        remote,
+        start_session=True,
     )
-    token, row = sessions.create_session(site, tenant, result.user["id"], result.amr)
+    token, session = result.session_token, result.session
+    if token is None or session is None:  # start_session=True always makes one
+        raise ApiError(500, "no_session", "login succeeded but no session was started")
     sessions.set_session_cookie(response, site, tenant, token)
     return {
         "user_id": result.user["id"],
-        "session_expires_at": row["expires_at"] // US,
+        "session_expires_at": session["expires_at"] // US,
         "amr": result.amr,
     }
 
