@@ -30,6 +30,24 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         c.stop()
 
 
+def approve(c: Cluster) -> subprocess.CompletedProcess[str]:
+    """`standby failover --approve`, as an operator types it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "standby.cli",
+            "failover",
+            "--approve",
+            "--topology",
+            str(c.topology),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
 def kinds(c: Cluster) -> list[str]:
     return [e["kind"] for e in c.events()]
 
@@ -89,7 +107,7 @@ def test_one_second_stall_of_a_healthy_primary_causes_no_failover(cluster: Clust
     time.sleep(1.0)
     os.killpg(proc.pid, signal.SIGCONT)
     c.wait_writable("site-a", timeout=5)
-    time.sleep(2.0)  # give a wrong decision every chance to show itself
+    time.sleep(1.5)  # give a wrong decision every chance to show itself
     status = c.status()
     assert (status["primary"], status["epoch"]) == ("site-a", 1)
     seen = kinds(c)
@@ -111,20 +129,7 @@ def test_approval_mode_waits_for_the_operator(tmp_path: Path) -> None:
         time.sleep(1.5)  # well past the lease: still nothing happens without a person
         assert (c.site_status("site-b") or {})["role"] == "standby"
         assert c.status()["epoch"] == 1
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "standby.cli",
-                "failover",
-                "--approve",
-                "--topology",
-                str(c.topology),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        out = approve(c)
         assert out.returncode == 0, out.stderr
         c.wait_role("site-b", "primary", 2)
         seen = kinds(c)
@@ -134,20 +139,7 @@ def test_approval_mode_waits_for_the_operator(tmp_path: Path) -> None:
             < seen.index("promoted")
         )
         # Nothing is pending now: a second approval is refused with a clear message.
-        again = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "standby.cli",
-                "failover",
-                "--approve",
-                "--topology",
-                str(c.topology),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        again = approve(c)
         assert again.returncode != 0
         assert "no failover is awaiting approval" in " ".join(again.stderr.split())
         leader = EtcdDcs([etcd.url], "/approval")
