@@ -38,6 +38,14 @@ def test_json_html_and_history(tmp_path: Path) -> None:
     page = report.write_html(tmp_path / "report.html", data).read_text()
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "1.250" in page and "promoted" in page and "http_503 no_healthy_site" in page
+    page = report.render_html(
+        {
+            **data,
+            "failback": {"seconds": 6.5, "requests": 9, "failed": 1, "lost_writes": 0},
+            "error": "x<y",
+        }
+    )
+    assert "6.500" in page and "x&lt;y" in page
     hist = tmp_path / "history.jsonl"
     report.append_history(hist, data)
     report.append_history(hist, {**data, "completed": False})

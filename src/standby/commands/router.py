@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -30,7 +31,10 @@ def router(
         fail(f"{topology}: traffic.backend is {topo.traffic.backend!r}; the router is 'builtin'", 2)
     logging.basicConfig(level=log_level.upper(), format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request
-    make_server(Router.from_topology(topo, secrets), host, port, log_level="warning").run()
+    router_ = Router.from_topology(topo, secrets)
+    started = {"event": "router_started", "listen": topo.traffic.listen, "weights": router_.weights}
+    logging.getLogger("standby.router").info(json.dumps(started))
+    make_server(router_, host, port, log_level="warning").run()
 
 
 def register(app: typer.Typer) -> None:

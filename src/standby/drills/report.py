@@ -65,6 +65,15 @@ def render_html(report: dict[str, Any]) -> str:
         ("requests / failed", f"{m.get('requests')} / {m.get('failed')}"),
         ("writes acknowledged by two primaries at once", len(m.get("dual_primaries") or [])),
     ]
+    fb = report.get("failback")
+    if fb:
+        headline += [
+            ("failback duration (s)", fb.get("seconds")),
+            ("failback: requests / failed", f"{fb.get('requests')} / {fb.get('failed')}"),
+            ("failback: acknowledged writes lost", fb.get("lost_writes")),
+        ]
+    if report.get("error"):
+        headline.insert(0, ("error", report["error"]))
     errors = (
         "".join(
             f"<tr><td>{html.escape(op)}</td><td>{html.escape(kind)}</td><td>{n}</td></tr>"
