@@ -94,7 +94,11 @@ def test_isolated_primary_stops_before_the_standby_is_promoted(tmp_path: Path) -
         to_primary.cut()
         to_controller.cut()
         c.wait_role("site-b", "primary", 2)
-        time.sleep(0.5)
+        c.wait_for(
+            "the new primary to acknowledge writes",
+            lambda: sum(a.status == 201 and a.site == "site-b" for a in list(log)) >= 3,
+            timeout=15,
+        )
         stop.set()
         worker.join(10)
         a_acks = [a for a in log if a.status == 201 and a.site == "site-a"]
