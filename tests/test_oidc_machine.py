@@ -287,7 +287,24 @@ def test_readiness_reports_the_token_selftest(ids: IdSite) -> None:
     keys.ensure_active_key(ids.site)
     assert selftest(ids.site) is None
     r = ids.client.get("/readyz")
-    assert r.status_code == 200, r.text
+    assert "tokens" not in r.json()["problems"], r.text
+
+
+def test_token_metrics(ids: IdSite) -> None:
+    client = machine_client(ids)
+    assert cc(ids, client).status_code == 200
+    ids.client.post(
+        "/t/acme/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic(client["client_id"], "wrong"),
+    )
+    text = ids.client.get("/metrics").text
+    assert 'standby_token_requests_total{grant="client_credentials",outcome="ok"} 1.0' in text
+    assert (
+        'standby_token_requests_total{grant="client_credentials",outcome="invalid_client"} 1.0'
+        in text
+    )
+    assert "standby_signing_key_age_seconds 0.0" in text
 
 
 @pytest.mark.parametrize("alg", ["ES256", "EdDSA"])

@@ -54,6 +54,7 @@ def mount(app: FastAPI, site: Site) -> None:
     """Add the OIDC routes, the signing-key schedule and the token readiness check."""
     from standby.identity.oidc import authorize, cleanup, endpoints, logout
 
+    endpoints.register_metrics(site)
     app.include_router(endpoints.router())
     app.include_router(authorize.router())
     app.include_router(logout.router())

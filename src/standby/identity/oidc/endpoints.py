@@ -6,10 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from standby.errors import ApiError
 from standby.identity import keys
+from standby.identity.clock import US, now
 from standby.identity.oidc import errors, grants, revocation
 from standby.identity.oidc.client_auth import authenticate_client
 from standby.identity.oidc.issuer import discovery
@@ -26,6 +29,37 @@ if TYPE_CHECKING:
 # pre-publish lead time (hours) before it signs, far longer than this.
 JWKS_MAX_AGE = 300
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+METRICS_PART = "oidc.token_requests"
+
+
+def register_metrics(site: Site) -> None:
+    """Token requests by grant and outcome (no audit event per machine token: too many),
+    and the age of the signing key, so an alert can say rotation stopped."""
+    site.parts[METRICS_PART] = Counter(
+        "standby_token_requests",
+        "Token endpoint requests by grant type and outcome (ok or the OAuth error code)",
+        ["grant", "outcome"],
+        registry=site.metrics.registry,
+    )
+
+    def key_age() -> float | None:
+        row = keys.active_row(site)
+        if row is None or row["activated_at"] is None:
+            return None
+        return (now(site) - int(row["activated_at"])) / US
+
+    site.metrics.gauge_callback(
+        "standby_signing_key_age_seconds", "Time since the active signing key started", key_age
+    )
+
+
+def _count(site: Site, grant: str | None, outcome: str) -> None:
+    counter = site.parts.get(METRICS_PART)
+    if isinstance(counter, Counter):
+        known = grant if grant in grants.GRANTS else "other"
+        counter.labels(known, outcome).inc()
 
 
 def _site(request: Request) -> Site:
@@ -111,10 +145,16 @@ def router() -> APIRouter:
             client = authenticate_client(site, tenant, form, request.headers)
             return handler(site, tenant, client, fields)
 
+        grant = fields.get("grant_type")
         try:
             body = await run_in_threadpool(work)
         except NotWritable as exc:
+            _count(site, grant, "temporarily_unavailable")
             raise errors.temporarily_unavailable(f"needs the primary site: {exc}") from exc
+        except ApiError as exc:
+            _count(site, grant, exc.error)
+            raise
+        _count(site, grant, "ok")
         return JSONResponse(body, headers=NO_STORE)
 
     @r.api_route("/t/{tenant}/userinfo", methods=["GET", "POST"])
