@@ -392,6 +392,8 @@ def main() -> None:
     ap.add_argument("--throughput-seconds", type=float, default=5.0)
     args = ap.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} cores, load average {load} at start")
     print(f"replication lag, {args.seconds:.0f} s per run; p50 / p99 in ms")
     for rate in rates:
         n = int(rate * args.seconds)

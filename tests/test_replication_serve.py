@@ -30,7 +30,13 @@ def _admin(config: Path) -> dict[str, str]:
 def test_sync_failover_keeps_every_acknowledged_user_and_every_session_state(
     tmp_path: Path, store_url_pair: list[str]
 ) -> None:
-    pc, sc = write_pair(tmp_path, store_url_pair, replication={"mode": "sync", "sync_timeout": 5.0})
+    # site-a is a sync primary; site-b, once promoted, has no standby of its own: async
+    pc, sc = write_pair(
+        tmp_path,
+        store_url_pair,
+        replication={"mode": "sync", "sync_timeout": 5.0},
+        standby_replication={"mode": "async"},
+    )
     secret, admin = secret_of(pc), _admin(pc)
     a, b = SiteProcess(pc).start(), SiteProcess(sc).start()
     try:
@@ -85,7 +91,6 @@ def test_sync_failover_keeps_every_acknowledged_user_and_every_session_state(
         # the one logged out stays revoked
         assert kept.get(f"{b.url}/t/t1/session").status_code == 200
         assert revoked.get(f"{b.url}/t/t1/session").status_code == 401
-        # site-b is now a sync primary without a standby: it degrades after 5 s, then writes
         after = kept.post(f"{b.url}/t/t1/login", json=login, timeout=30)
         assert after.status_code == 200 and after.headers["Standby-Epoch"] == "2"
     finally:
