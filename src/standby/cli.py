@@ -130,6 +130,7 @@ __import__("standby.commands.demo", fromlist=["register"]).register(app)
 __import__("standby.commands.router", fromlist=["register"]).register(app)
 __import__("standby.commands.cluster", fromlist=["register"]).register(app)
 __import__("standby.commands.keys", fromlist=["register"]).register(app)
+__import__("standby.commands.backup", fromlist=["register"]).register(app)
 __import__("standby.commands.identity", fromlist=["register"]).register(app)
 
 
