@@ -271,8 +271,12 @@ def login(site: Site, tenant: str, request: Request, form: dict[str, str]) -> Re
     recovery = form.get("recovery_code") or None
     remote = request.client.host if request.client else None
     try:
-        result = authenticate(site, tenant, username, password, totp, recovery, remote)
-        token, row = sessions.create_session(site, tenant, result.user["id"], result.amr)
+        result = authenticate(
+            site, tenant, username, password, totp, recovery, remote, start_session=True
+        )
+        token, row = result.session_token, result.session
+        if token is None or row is None:  # pragma: no cover - start_session always sets them
+            token, row = sessions.create_session(site, tenant, result.user["id"], result.amr)
         response = issue_code(site, req, {**row, "amr": result.amr})
     except NotWritable:
         return _error_back(
