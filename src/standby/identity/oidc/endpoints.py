@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
@@ -18,7 +19,7 @@ from standby.identity.oidc.client_auth import authenticate_client
 from standby.identity.oidc.issuer import discovery
 from standby.identity.oidc.tokens import profile_claims, verify_access_token
 from standby.identity.oidc.verify import InvalidToken
-from standby.identity.tenants import require_tenant
+from standby.identity.tenants import require_tenant as require_tenant_row
 from standby.identity.users import get_user
 from standby.store import NotWritable
 
@@ -60,6 +61,22 @@ def _count(site: Site, grant: str | None, outcome: str) -> None:
     if isinstance(counter, Counter):
         known = grant if grant in grants.GRANTS else "other"
         counter.labels(known, outcome).inc()
+
+
+TENANT_TTL = 1.0  # seconds a tenant known to exist is not looked up again
+
+
+def require_tenant(site: Site, tenant: str) -> None:
+    """ApiError 404 ``unknown_tenant`` unless the tenant exists; hits are remembered
+    briefly so a client asking for tokens in a loop costs no tenant read."""
+    seen = site.parts.setdefault("oidc.tenants_seen", {})
+    mono = time.monotonic()
+    if mono - seen.get(tenant, -TENANT_TTL) < TENANT_TTL:
+        return
+    require_tenant_row(site, tenant)
+    if len(seen) > 10_000:
+        seen.clear()
+    seen[tenant] = mono
 
 
 def _site(request: Request) -> Site:
