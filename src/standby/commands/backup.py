@@ -292,7 +292,7 @@ def archive(
         segment_records=cfg.segment_records,
     )
     sealed: list[dict[str, Any]] = []
-    with _errors():
+    with _errors(), contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends --follow cleanly
         sealed.extend(archiver.tick(force=not follow))
         while follow:
             time.sleep(min(max(cfg.segment_seconds / 4, 0.05), 1.0))
