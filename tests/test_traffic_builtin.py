@@ -67,6 +67,10 @@ def test_weighted_split_sends_traffic_to_both(rig: Rig) -> None:
 
 def test_admin_api_requires_token_and_validates(rig: Rig) -> None:
     assert httpx.get(f"{rig.url}/_router/weights").status_code == 401
+    assert (
+        httpx.get(f"{rig.url}/_router/weights", headers={"Authorization": "Bearer"}).status_code
+        == 401
+    )
     bad = {"Authorization": "Bearer wrong"}
     assert httpx.put(f"{rig.url}/_router/weights", json={"a": 1}, headers=bad).status_code == 401
     for body in ({"zz": 10}, {"a": 101}, {"a": "x"}, [1]):

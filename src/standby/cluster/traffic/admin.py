@@ -18,9 +18,10 @@ def _authorized(router: Router, scope: Scope) -> bool:
     for key, value in scope["headers"]:
         if key.lower() == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
-            return scheme.lower() == "bearer" and constant_time_equals(
-                token.strip(), router.admin_token
-            )
+            token = token.strip()
+            if not token or not router.admin_token:  # an empty secret never matches
+                return False
+            return scheme.lower() == "bearer" and constant_time_equals(token, router.admin_token)
     return False
 
 
