@@ -1,6 +1,7 @@
 """Backup and restore throughput, and backup RPO.
 
-    python bench/backup.py [--users 100000] [--skip-postgres] [--rpo-seconds 15]
+    python bench/backup.py [--users 100000] [--skip-postgres] [--rpo-seconds 15] [--s3]
+                           [--only-rpo]
 
 1. Builds a store of N users, N sessions and N audit events (with their hash-chained
    change-log records, written by this bench's bulk path), on SQLite and PostgreSQL.
@@ -29,6 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pydantic import SecretStr  # noqa: E402
 from sqlalchemy import insert, text  # noqa: E402
 
 from standby.backup.context import Backups  # noqa: E402
@@ -214,12 +216,25 @@ def bench_postgres(root: Path, n: int) -> None:
         pg.stop()
 
 
-def bench_rpo(root: Path, seconds: float, rate: float, segment_seconds: float) -> None:
+def bench_rpo(
+    root: Path, seconds: float, rate: float, segment_seconds: float, s3: Any = None
+) -> None:
     """Steady writes at ``rate``/s; archiver polling like the service does."""
-    url = f"sqlite:///{root / f'rpo-{segment_seconds}.db'}"
+    name = f"rpo-{segment_seconds}-{'s3' if s3 else 'local'}"
+    url = f"sqlite:///{root / (name + '.db')}"
     store = Store(url, "bench")
     store.create()
-    settings, secrets = settings_for(root / f"rpo-{segment_seconds}", url)
+    settings, secrets = settings_for(root / name, url)
+    if s3 is not None:
+        settings.backup = BackupSettings(
+            backend="s3", s3_bucket=s3.shared_bucket(), s3_prefix=name, s3_endpoint=s3.endpoint
+        )
+        secrets = secrets.model_copy(
+            update={
+                "s3_access_key": SecretStr(s3.access_key),
+                "s3_secret_key": SecretStr(s3.secret_key),
+            }
+        )
     backups = Backups.open(settings, secrets)
     archiver = Archiver(
         store, backups.catalog, segment_seconds=segment_seconds, segment_records=10000
@@ -272,7 +287,8 @@ def bench_rpo(root: Path, seconds: float, rate: float, segment_seconds: float) -
     p50 = statistics.median(lags)
     p99 = lags[int(len(lags) * 0.99) - 1]
     print(
-        f"  segment_seconds={segment_seconds:<5} {len(committed)} writes at {rate:.0f}/s, "
+        f"  {'S3   ' if s3 else 'local'} segment_seconds={segment_seconds:<5} "
+        f"{len(committed)} writes at {rate:.0f}/s, "
         f"{len(durable)} segments: RPO p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
         f"max {lags[-1] * 1000:.0f} ms ({len(lags)} measured)"
     )
@@ -285,18 +301,30 @@ def main() -> None:
     ap.add_argument("--skip-postgres", action="store_true")
     ap.add_argument("--rpo-seconds", type=float, default=15.0)
     ap.add_argument("--rpo-rate", type=float, default=200.0)
+    ap.add_argument("--only-rpo", action="store_true")
+    ap.add_argument("--s3", action="store_true", help="also measure RPO to a real S3 server")
     args = ap.parse_args()
     for tool in ("sqlite3", "zstd", "openssl", "pg_dump"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is not installed (apt-get install sqlite3 zstd openssl postgresql)")
     with tempfile.TemporaryDirectory(prefix="standby-bench-backup-") as tmp:
         root = Path(tmp)
-        bench_sqlite(root, args.users)
-        if not args.skip_postgres:
-            bench_postgres(root, args.users)
-        print("\n== backup RPO (commit -> segment durable in a local backup directory)")
+        if not args.only_rpo:
+            bench_sqlite(root, args.users)
+            if not args.skip_postgres:
+                bench_postgres(root, args.users)
+        print("\n== backup RPO (commit -> its segment durable in the backup store)")
         for seg in (1.0, 0.1):
             bench_rpo(root, args.rpo_seconds, args.rpo_rate, seg)
+        if args.s3:
+            from tests.support.s3 import S3Server
+
+            server = S3Server().start()
+            try:
+                for seg in (1.0, 0.1):
+                    bench_rpo(root, args.rpo_seconds, args.rpo_rate, seg, server)
+            finally:
+                server.stop()
 
 
 if __name__ == "__main__":
