@@ -43,6 +43,8 @@ def test_demo_runs_a_real_failover_and_cleans_up(tmp_path: Path) -> None:
     for kind in ("fault_kill9", "promoted", "old_primary_rejoined", "failback_done"):
         assert kind in kinds, kind
     assert report["failback"]["lost_writes"] == 0
+    phases = report["phases"]
+    assert 0 <= phases["detected_s"] <= phases["promoted_s"] <= measured["rto_s"]
     # every process it started is gone
     pids = [p for group in report["processes"].values() for p in group]
     assert len(pids) >= 5  # two sites, the restarted old primary, controller, router

@@ -142,3 +142,27 @@ def test_summary_of_a_failover() -> None:
     assert out["rpo"]["lost"] == 1 and out["rpo"]["lost_keys"] == ["w2"]
     assert out["errors"] == {"login": {"http_503 no_healthy_site": 1}}
     assert out["dual_primaries"] == []
+
+
+def test_rto_phases_from_the_timeline() -> None:
+    from standby.drills.failover import phases, timeline
+
+    events = [
+        {"at": 99.0, "kind": "site_down", "site": "a"},  # before the fault: not this one
+        {"at": 100.4, "kind": "site_down", "site": "a"},
+        {"at": 101.5, "kind": "promoted", "site": "b"},
+    ]
+    milestones = [{"at": 100.0, "mono": 5.0, "kind": "fault_kill9", "source": "drill"}]
+    rows = timeline(events, milestones, fault_wall=100.0)
+    assert [r["kind"] for r in rows] == ["site_down", "fault_kill9", "site_down", "promoted"]
+    assert all("mono" not in r for r in rows)
+    got = phases(rows, rto_s=2.0)
+    assert math.isclose(got["detected_s"], 0.4) and math.isclose(got["promoted_s"], 1.5)
+    assert math.isclose(got["detect_to_promote_s"], 1.1)
+    assert math.isclose(got["promote_to_first_login_s"], 0.5)
+    assert phases([], None) == {
+        "detected_s": None,
+        "promoted_s": None,
+        "detect_to_promote_s": None,
+        "promote_to_first_login_s": None,
+    }

@@ -99,6 +99,16 @@ def _human(report: dict[str, Any], paths: dict[str, str]) -> None:
             "value": " / ".join(f(fb.get(k)) for k in ("requests", "failed", "lost_writes")),
         },
     ]
+    ph = report.get("phases") or {}
+    rows.insert(
+        1,
+        {
+            "measure": "  of which: detected / promoted / promoted -> first login",
+            "value": " / ".join(
+                f(ph.get(k), " s") for k in ("detected_s", "promoted_s", "promote_to_first_login_s")
+            ),
+        },
+    )
     table(rows, ["measure", "value"], title=f"standby demo: {report['drill']}")
     errors = [
         {"operation": op, "error": k, "count": n}

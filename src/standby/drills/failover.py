@@ -280,7 +280,8 @@ class Drill:
                 "token_requests": grant_note,
                 "requests": len(load.acks),
             },
-            "timeline": timeline(events, self.milestones, fault_wall),
+            "timeline": (rows := timeline(events, self.milestones, fault_wall)),
+            "phases": phases(rows, measured["rto_s"]),
             "acks": [a.to_dict() for a in load.acks],
         }
 
@@ -363,3 +364,27 @@ def timeline(
     for r in rows:
         r["t"] = round(float(r["at"]) - fault_wall, 3)
     return sorted(rows, key=lambda r: r["t"])
+
+
+def phases(rows: list[dict[str, Any]], rto_s: float | None) -> dict[str, float | None]:
+    """Where the RTO went: detection, promotion, and traffic until a login succeeded
+    (seconds; None when the step is not in the timeline)."""
+
+    def first(source: str, kind: str) -> float | None:
+        return next(
+            (
+                float(r["t"])
+                for r in rows
+                if r.get("source") == source and r.get("kind") == kind and r["t"] >= 0
+            ),
+            None,
+        )
+
+    down = first("controller", "site_down")
+    promoted = first("controller", "promoted")
+    return {
+        "detected_s": down,
+        "promoted_s": promoted,
+        "detect_to_promote_s": None if down is None or promoted is None else promoted - down,
+        "promote_to_first_login_s": None if promoted is None or rto_s is None else rto_s - promoted,
+    }
