@@ -120,7 +120,7 @@ def bench_store(kind: str, runs: int, pg: PostgresServer | None) -> dict[str, An
     stores = None
     if pg is not None:
         stores = {"site-a": pg.url(pg.create_database()), "site-b": pg.url(pg.create_database())}
-    c = make_cluster(root, store_urls=stores)
+    c = make_cluster(root, store_urls=stores, lease_ttl=1.0)  # topology defaults
     try:
         c.start(router=True)
         setup_identity(c)

@@ -61,7 +61,7 @@ def observed(draw: st.DrawFn) -> d.Observed:
     )
 
 
-@settings(max_examples=1500)
+@settings(max_examples=400)
 @given(observed())
 def test_invariants(obs: d.Observed) -> None:
     action = d.decide(obs)

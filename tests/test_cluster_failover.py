@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = make_cluster(tmp_path)
+    c = make_cluster(tmp_path, lease_ttl=1.0)  # the production default timing
     try:
         yield c
     finally:

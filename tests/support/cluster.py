@@ -194,10 +194,14 @@ def make_cluster(
     controller: dict[str, Any] | None = None,
     ctl_to_primary: str | None = None,
     primary_to_ctl: str | None = None,
-    lease_ttl: float = 1.0,
+    lease_ttl: float = 2.0,
     ports: dict[str, int] | None = None,
 ) -> Cluster:
-    """Write configs for site-a (primary), site-b (standby), topology and secrets."""
+    """Write configs for site-a (primary), site-b (standby), topology and secrets.
+
+    ``lease_ttl`` defaults to 2 s here (1 s in production defaults) so a machine
+    loaded by a parallel test run does not lapse a lease during start-up work; the
+    tests about default timing pass 1.0."""
     ports = ports or {}
     pa, pb = ports.get("site-a") or free_port(), ports.get("site-b") or free_port()
     pc, pr = ports.get("controller") or free_port(), ports.get("router") or free_port()
