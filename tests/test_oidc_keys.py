@@ -139,8 +139,8 @@ def test_scheduled_rotation_prepublishes(tmp_path: Path, store_url: str) -> None
         assert keys.active_row(ids.site)["id"] == staged[0]["id"]  # type: ignore[index]
 
 
-def test_cli_lists_and_rotates(tmp_path: Path) -> None:
-    with identity_site(tmp_path, f"sqlite:///{tmp_path / 'cli.db'}") as ids:
+def test_cli_lists_and_rotates(tmp_path: Path, store_url: str) -> None:
+    with identity_site(tmp_path, store_url) as ids:
         keys.ensure_active_key(ids.site)
         config = str(ids.config)
     runner = CliRunner()

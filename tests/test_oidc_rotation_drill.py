@@ -139,8 +139,10 @@ def test_rotation_drill(tmp_path: Path, store_url: str) -> None:
 
 
 @pytest.mark.parametrize("alg", ["ES256", "EdDSA"])
-def test_rotation_across_algorithms_keeps_old_tokens(tmp_path: Path, alg: str) -> None:
-    with identity_site(tmp_path, f"sqlite:///{tmp_path / 'alg.db'}") as ids:
+def test_rotation_across_algorithms_keeps_old_tokens(
+    tmp_path: Path, store_url: str, alg: str
+) -> None:
+    with identity_site(tmp_path, store_url) as ids:
         ids.tenant("acme")
         app = machine_client(ids)
         keys.ensure_active_key(ids.site)  # RS256
