@@ -153,3 +153,18 @@ def test_objects_without_manifest_are_ignored(bsite: BackupSite, tmp_path: Path)
     assert bsite.backups.catalog.segments() == []
     report = restore(bsite.backups, f"sqlite:///{tmp_path / 'r.db'}", Target())
     assert report["set"] == m["id"] and report["reached"]["lsn"] == head
+
+
+def test_verify_catches_a_row_changed_outside_the_change_log(bsite: BackupSite) -> None:
+    from sqlalchemy import update
+
+    from standby.store.schema import users
+
+    add_users(bsite.site, "acme", ["alice", "bob"])
+    assert verify_set(bsite.backups, create_set(bsite.site, bsite.backups)["id"])["ok"]
+    with bsite.store.engine.begin() as conn:  # bypasses the change log: tampering
+        conn.execute(update(users).where(users.c.username == "bob").values(email="x@evil.test"))
+    result = verify_set(bsite.backups, create_set(bsite.site, bsite.backups)["id"])
+    assert not result["ok"]
+    check = result["checks"]["log_matches_rows"]
+    assert not check["ok"] and "email" in check["detail"]

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select
 
 from standby.backup import target as target_store
@@ -23,7 +24,7 @@ from standby.backup.errors import BackupError
 from standby.backup.load import Progress, load
 from standby.backup.plan import Target, plan
 from standby.store import Store
-from standby.store.schema import REPLICATED_TABLES, tenants
+from standby.store.schema import REPLICATED_TABLES, change_log, tenants
 from standby.store.verify import verify_store
 
 log = logging.getLogger("standby.backup")
@@ -108,6 +109,7 @@ def _run_checks(
             f"{chain.checked} records chained" if chain.ok else str(chain.problem),
         )
         _invariants(store, checks)
+        _log_matches_rows(store, checks)
         _canary(backups, store, manifest, checks)
     finally:
         store.close()
@@ -133,6 +135,46 @@ def _invariants(store: Store, checks: _Checks) -> None:
         "every row belongs to an existing tenant"
         if not orphans and self_ok
         else f"rows of unknown tenants: {orphans}",
+    )
+
+
+def _log_matches_rows(store: Store, checks: _Checks) -> None:
+    """Every row is what the last change-log record for its key says (and a deleted key
+    has no row); with the log complete from genesis, no row exists outside it."""
+    last: dict[tuple[str, str], str | None] = {}
+    with store.read() as conn:
+        q = select(change_log.c.entity, change_log.c.key, change_log.c.payload).order_by(
+            change_log.c.lsn
+        )
+        for entity, key, payload in conn.execute(q.execution_options(yield_per=10000)):
+            last[(entity, key)] = payload
+        complete = store.get_meta("checkpoint") is None
+        bad: list[str] = []
+        for name, t in REPLICATED_TABLES.items():
+            seen = set()
+            for row in conn.execute(select(t)).mappings():
+                seen.add(row["id"])
+                if (name, row["id"]) not in last:
+                    if complete:
+                        bad.append(f"{name} {row['id']}: row not in the change log")
+                    continue
+                payload = last[(name, row["id"])]
+                if payload is None:
+                    bad.append(f"{name} {row['id']}: row exists but its last record deletes it")
+                    continue
+                image = orjson.loads(payload)
+                diff = [c for c in image if c in row and row[c] != image[c]]
+                if diff:
+                    bad.append(f"{name} {row['id']}: {diff} differ from the change log")
+            for (entity, key), payload in last.items():
+                if entity == name and payload is not None and key not in seen:
+                    bad.append(f"{name} {key}: in the change log but missing")
+    checks.add(
+        "log_matches_rows",
+        not bad,
+        f"every row matches its last change-log record ({len(last)} keys)"
+        if not bad
+        else f"{len(bad)} mismatches, e.g. {bad[:3]}",
     )
 
 
