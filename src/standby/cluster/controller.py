@@ -236,7 +236,9 @@ class Controller:
             awaiting_approval=self.awaiting,
             approved=self.approved,
             pending_rejoin=frozenset(self.pending_rejoin),
-            weights=self.weights,
+            # While a failback ramp runs, it alone moves traffic (the loop would only
+            # repeat its step from a weights read that predates it).
+            weights=None if self.ramp and self.ramp.get("state") == "running" else self.weights,
             desired_weights=self.desired_weights,
             busy=self.busy is not None,
         )
