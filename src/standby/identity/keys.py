@@ -325,6 +325,9 @@ def remove(site: Site, kid: str, *, force: bool = False) -> list[str]:
 # ------------------------------------------------------------------ the schedule
 
 
+RETRY_SECONDS = 1.0
+
+
 def schedule_interval(site: Site) -> float:
     """How often the background task looks at the key set (seconds)."""
     return 60.0
@@ -333,14 +336,18 @@ def schedule_interval(site: Site) -> float:
 async def key_schedule(site: Site) -> None:
     """Background task: bootstrap a key on a primary, then follow the lifecycle policy."""
     while True:  # for the process lifetime; the server cancels it at shutdown
+        settled = True
         if site.role == "primary":
             try:
                 await asyncio.to_thread(_schedule_step, site)
             except NotWritable:
-                pass
+                # e.g. the lease is not granted yet at start-up: a site without a signing
+                # key is not ready, so try again soon rather than at the next full interval
+                settled = False
             except Exception as exc:  # noqa: BLE001 - keep the schedule alive; log why
+                settled = False
                 log.error(json.dumps({"event": "key_schedule_failed", "error": str(exc)}))
-        await asyncio.sleep(schedule_interval(site))
+        await asyncio.sleep(schedule_interval(site) if settled else RETRY_SECONDS)
 
 
 def _schedule_step(site: Site) -> None:
