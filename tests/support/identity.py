@@ -24,7 +24,12 @@ class Clock:
     """Microseconds, moved by hand; starts 1 s into a TOTP step so step maths is exact."""
 
     def __init__(self, start: int | None = None) -> None:
-        self.t = start if start is not None else (now_us() // STEP_US) * STEP_US + 1_000_000
+        if start is None:
+            real = now_us()
+            start = (real // STEP_US) * STEP_US + 1_000_000
+            if start > real:  # never ahead of real time: verifiers check iat against it
+                start -= STEP_US
+        self.t = start
 
     def __call__(self) -> int:
         return self.t
