@@ -125,13 +125,15 @@ def verify_log(config: ConfigOpt, json_out: JsonOpt = False) -> None:
     raise typer.Exit(1)
 
 
-__import__("standby.commands.replication", fromlist=["register"]).register(app)
-__import__("standby.commands.demo", fromlist=["register"]).register(app)
-__import__("standby.commands.router", fromlist=["register"]).register(app)
-__import__("standby.commands.cluster", fromlist=["register"]).register(app)
-__import__("standby.commands.keys", fromlist=["register"]).register(app)
-__import__("standby.commands.backup", fromlist=["register"]).register(app)
-__import__("standby.commands.identity", fromlist=["register"]).register(app)
+def _register_commands() -> None:
+    """Attach each part's command group (one module per part under standby.commands)."""
+    from standby.commands import backup, cluster, demo, identity, keys, replication, router
+
+    for part in (identity, keys, backup, replication, cluster, router, demo):
+        part.register(app)
+
+
+_register_commands()
 
 
 def main() -> None:

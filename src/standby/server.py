@@ -210,16 +210,18 @@ def create_app(site: Site) -> FastAPI:
 
 
 def _part_mounts() -> list[Callable[[FastAPI, Site], None]]:
-    """Each part's ``mount(app, site)``: adds its routes, background tasks and checks."""
-    mounts: list[Callable[[FastAPI, Site], None]] = []
-    from standby.identity import mount as identity_mount
+    """Each part's ``mount(app, site)``: adds its routes, background tasks and checks.
 
-    mounts.append(identity_mount)
-    mounts.append(__import__("standby.replication", fromlist=["mount"]).mount)
-    mounts.append(__import__("standby.backup", fromlist=["mount"]).mount)
-    mounts.append(__import__("standby.cluster.lease", fromlist=["mount"]).mount)
-    mounts.append(__import__("standby.identity.oidc", fromlist=["mount"]).mount)
-    return mounts
+    Imported here, not at the top: the parts import ``Site`` from this module. The lease
+    comes before the parts whose start-up work writes (signing keys, archiving), so its
+    first renewal is under way when they first try to write.
+    """
+    from standby import backup, replication
+    from standby.cluster import lease
+    from standby.identity import mount as identity_mount
+    from standby.identity import oidc
+
+    return [identity_mount, replication.mount, lease.mount, oidc.mount, backup.mount]
 
 
 def build_site(settings: SiteSettings, secrets: Secrets) -> tuple[Site, FastAPI]:
