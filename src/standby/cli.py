@@ -8,8 +8,10 @@ from typing import Annotated
 
 import typer
 
+from standby.commands.common import ConfigOpt, JsonOpt, load_config
 from standby.output import emit, fail
 from standby.settings import ConfigError, SiteSettings, load_secrets, load_settings, write_site
+from standby.store import Store
 
 app = typer.Typer(
     help="Standby: an identity provider built for disaster recovery.",
@@ -17,23 +19,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ConfigOpt = Annotated[
-    Path, typer.Option("--config", "-c", help="site config file", envvar="STANDBY_CONFIG")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-
 
 def load(config: Path) -> SiteSettings:
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        fail(str(exc), 2)
-        raise  # unreachable
+    return load_config(config, with_secrets=False)[0]
 
 
-def open_store(config: Path):  # type: ignore[no-untyped-def]
-    from standby.store import Store
-
+def open_store(config: Path) -> tuple[SiteSettings, Store]:
     settings = load(config)
     store = Store(settings.store.url, settings.site)
     store.create(role=settings.role)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from standby.commands.common import load_site_config
 from standby.output import emit, err_console, fail, table
 
 if TYPE_CHECKING:
@@ -30,14 +31,7 @@ log_app = typer.Typer(help="Search the change log.", no_args_is_help=True)
 
 
 def _load(config: Path) -> tuple[SiteSettings, Secrets]:
-    from standby.settings import ConfigError, load_secrets, load_settings
-
-    try:
-        settings = load_settings(config)
-        return settings, load_secrets(settings)
-    except ConfigError as exc:
-        fail(str(exc), 2)
-        raise
+    return load_site_config(config)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from standby.commands.common import load_site_config
 from standby.output import emit, fail, table
 
 if TYPE_CHECKING:
@@ -48,15 +49,9 @@ def _site(config: Path) -> Iterator[Site]:
     """The site of ``config`` (store opened, not served); errors become exit codes."""
     from standby.errors import ApiError
     from standby.server import Site
-    from standby.settings import ConfigError, load_secrets, load_settings
     from standby.store import Store, StoreError
 
-    try:
-        settings = load_settings(config)
-        secrets = load_secrets(settings)
-    except ConfigError as exc:
-        fail(str(exc), 2)
-        raise
+    settings, secrets = load_site_config(config)
     store = Store(settings.store.url, settings.site)
     try:
         store.create(role=settings.role)

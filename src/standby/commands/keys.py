@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from standby.commands.common import open_site
 from standby.output import emit, fail, table
 
 if TYPE_CHECKING:
@@ -30,19 +31,7 @@ keys_app = typer.Typer(
 
 
 def _site(config: Path) -> Site:
-    from standby.server import Site
-    from standby.settings import ConfigError, load_secrets, load_settings
-    from standby.store import Store
-
-    try:
-        settings = load_settings(config)
-        secrets = load_secrets(settings)
-    except ConfigError as exc:
-        fail(str(exc), 2)
-        raise
-    store = Store(settings.store.url, settings.site)
-    store.create(role=settings.role)
-    return Site(settings, secrets, store)
+    return open_site(config)
 
 
 def _when(us: int | None) -> str:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from standby.commands.common import load_site_config
 from standby.output import emit, fail, table
 
 ConfigOpt = Annotated[
@@ -26,14 +27,7 @@ reconcile_app = typer.Typer(
 
 
 def _site(config: Path) -> tuple[Any, str]:
-    from standby.settings import ConfigError, load_secrets, load_settings
-
-    try:
-        settings = load_settings(config)
-        secrets = load_secrets(settings)
-    except ConfigError as exc:
-        fail(str(exc), 2)
-        raise
+    settings, secrets = load_site_config(config)
     return settings, secrets.replication_secret.get_secret_value()
 
 
