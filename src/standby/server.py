@@ -216,12 +216,19 @@ def _part_mounts() -> list[Callable[[FastAPI, Site], None]]:
     comes before the parts whose start-up work writes (signing keys, archiving), so its
     first renewal is under way when they first try to write.
     """
-    from standby import backup, replication
+    from standby import backup, logtrim, replication
     from standby.cluster import lease
     from standby.identity import mount as identity_mount
     from standby.identity import oidc
 
-    return [identity_mount, replication.mount, lease.mount, oidc.mount, backup.mount]
+    return [
+        identity_mount,
+        replication.mount,
+        lease.mount,
+        oidc.mount,
+        backup.mount,
+        logtrim.mount,
+    ]
 
 
 def build_site(settings: SiteSettings, secrets: Secrets) -> tuple[Site, FastAPI]:

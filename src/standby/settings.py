@@ -30,6 +30,13 @@ class _Section(BaseModel):
 
 class StoreSettings(_Section):
     url: str = "sqlite:///standby.db"
+    # Change-log retention: records are trimmed only once every registered standby has
+    # applied them and the backup archive holds them; these many newest records always stay.
+    trim_interval: float = Field(default=10.0, gt=0)
+    keep_records: int = Field(default=10000, ge=0)
+    # Past this many records held, alert (log + metric) instead of trimming what a
+    # standby or the archive still needs.
+    alert_records: int = Field(default=1_000_000, ge=1)
 
     @field_validator("url")
     @classmethod

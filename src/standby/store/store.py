@@ -268,6 +268,16 @@ class Store:
         with self._meta_lock, self.engine.begin() as conn:
             self._set_meta(conn, name, value)
 
+    def meta_items(self, prefix: str) -> dict[str, str]:
+        """Site-local metadata whose names start with ``prefix`` (prefix removed)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(store_meta.c.name, store_meta.c.value).where(
+                    store_meta.c.name.startswith(prefix, autoescape=True)
+                )
+            )
+            return {name[len(prefix) :]: value for name, value in rows}
+
     @property
     def role(self) -> str:
         return self.get_meta("role", "primary") or "primary"
@@ -365,6 +375,44 @@ class Store:
                 return
             yield from recs
             after = recs[-1].lsn
+
+    def trim(self, upto_lsn: int) -> int:
+        """Remove change-log records with lsn <= ``upto_lsn``, leaving a checkpoint (lsn,
+        hash) so the chain stays verifiable from there; returns how many went. Callers
+        decide what is safe to trim (standby.store.trim.trim_point)."""
+        conn = self.engine.connect()
+        if not self.is_postgres:
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        try:
+            with conn.begin():
+                if self.is_postgres:  # same lock as writers: no append interleaves
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+                head = self._head(conn)
+                upto_lsn = min(upto_lsn, head.lsn)
+                row = (
+                    conn.execute(select(change_log).where(change_log.c.lsn == upto_lsn))
+                    .mappings()
+                    .first()
+                )
+                if row is None:  # already trimmed (or nothing there)
+                    return 0
+                cp = Record.from_dict(dict(row))
+                self._set_meta(
+                    conn,
+                    "checkpoint",
+                    json.dumps(
+                        {
+                            "lsn": cp.lsn,
+                            "hash": cp.hash,
+                            "epoch": cp.epoch,
+                            "committed_at": cp.committed_at,
+                        }
+                    ),
+                )
+                gone = conn.execute(delete(change_log).where(change_log.c.lsn <= upto_lsn))
+                return int(gone.rowcount or 0)
+        finally:
+            conn.close()
 
     def oldest_lsn(self) -> int:
         with self.engine.connect() as conn:
