@@ -43,7 +43,11 @@ def lease_of(c: Cluster, name: str) -> dict[str, object]:
 def test_controller_outage_failsafe_then_lapse(cluster: Cluster) -> None:
     c = cluster.start()
     c.wait_writable("site-a")
-    assert lease_of(c, "site-a")["source"] == "controller"
+    c.wait_for(
+        "lease from the controller",
+        lambda: lease_of(c, "site-a")["source"] == "controller",
+        timeout=10,
+    )
     assert c.controller is not None
     c.controller.kill()
     # The standby still confirms it is a standby on epoch 1: writes go on.
