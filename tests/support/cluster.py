@@ -7,9 +7,7 @@ between the primary and the controller (the partition test)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 import httpx
 import yaml
 
+from standby.drills.processes import Managed, ProcessError, standby_argv
 from tests.support.postgres import free_port
 from tests.support.sites import SiteProcess, make_site_dir
 
@@ -26,43 +25,33 @@ class Proc:
     """A `standby <command>` subprocess with a readiness probe."""
 
     def __init__(self, args: list[str], log_path: Path, ready_url: str, token: str) -> None:
-        self.args, self.log_path, self.ready_url, self.token = args, log_path, ready_url, token
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.managed = Managed(
+            args[0],
+            standby_argv(*args),
+            log_path,
+            ready_url,
+            health_headers={"Authorization": f"Bearer {token}"},
+            health_status=200,
+        )
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.managed.proc
 
     def start(self, timeout: float = 30.0) -> Proc:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "standby.cli", *self.args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.args[0]} exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                headers = {"Authorization": f"Bearer {self.token}"}
-                if httpx.get(self.ready_url, headers=headers, timeout=0.5).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{self.args[0]} not ready: {self.log_path.read_text()[-3000:]}")
+        self.managed.start()
+        try:
+            self.managed.wait_healthy(timeout)
+        except ProcessError:
+            self.stop()
+            raise
+        return self
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        self.managed.kill9()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        self.managed.stop(grace=10)
 
 
 @dataclass
@@ -115,10 +104,7 @@ class Cluster:
     def stop(self) -> None:
         for proc in (self.controller, self.router, *self.sites.values()):
             if proc is not None:
-                if proc.proc is not None and proc.proc.poll() is None:
-                    # a SIGSTOPped process would ignore SIGTERM until continued
-                    os.killpg(proc.proc.pid, signal.SIGCONT)
-                proc.stop()
+                proc.stop()  # continues a SIGSTOPped process before SIGTERM
 
     # ------------------------------------------------------------ calls
     def admin(self) -> dict[str, str]:

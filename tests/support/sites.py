@@ -3,16 +3,12 @@ real `standby serve` subprocess on a free loopback port."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from standby.drills.processes import Managed, ProcessError
 from standby.settings import load_secrets, load_settings, write_site
 from tests.support.postgres import free_port
 
@@ -64,43 +60,28 @@ class SiteProcess:
         self.url = settings.base_url()
         self.name = settings.site
         self.log_path = config.parent / "serve.log"
-        self.env = {**os.environ, **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.env = env
         self.argv = [sys.executable, "-m", "standby.cli", "serve", "--config", str(config)]
+        self.managed = Managed(
+            self.name, self.argv, self.log_path, f"{self.url}/healthz", health_status=200
+        )
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.managed.proc
 
     def start(self, timeout: float = 30.0) -> SiteProcess:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(
-            f"{self.name} did not become healthy: {self.log_path.read_text()[-2000:]}"
-        )
+        self.managed.argv = self.argv  # subclasses may run another entry point
+        self.managed.start(self.env)
+        try:
+            self.managed.wait_healthy(timeout)
+        except ProcessError:
+            self.stop()
+            raise
+        return self
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        self.managed.kill9()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        self.managed.stop(grace=10)

@@ -30,6 +30,8 @@ class Managed:
     argv: list[str]
     log_path: Path
     health_url: str | None = None
+    health_headers: dict[str, str] = field(default_factory=dict)
+    health_status: int | None = None  # the status that means ready; None: any below 500
     proc: subprocess.Popen[bytes] | None = None
     pids: list[int] = field(default_factory=list)  # every pid this name ever had
 
@@ -67,7 +69,10 @@ class Managed:
             if not self.running():
                 raise ProcessError(f"{self.name} exited during start:\n{self.log_tail()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.health_url, timeout=0.5).status_code < 500:
+                code = httpx.get(self.health_url, headers=self.health_headers, timeout=0.5)
+                if code.status_code == self.health_status or (
+                    self.health_status is None and code.status_code < 500
+                ):
                     return
             time.sleep(0.05)
         raise ProcessError(f"{self.name} not healthy after {timeout}s:\n{self.log_tail()}")
