@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, text, update
@@ -302,8 +302,7 @@ class Store:
             return Head(row.lsn, row.hash, row.epoch, row.committed_at)
         cp = Store._meta(conn, "checkpoint")
         if cp:
-            data = json.loads(cp)
-            return Head(data["lsn"], data["hash"], data["epoch"], data["committed_at"])
+            return Head(**json.loads(cp))
         return Head(0, GENESIS_HASH, 0, 0)
 
     def head(self) -> Head:
@@ -313,33 +312,38 @@ class Store:
     # ------------------------------------------------------------ the write path
 
     @contextmanager
-    def write(self) -> Iterator[Writer]:
-        """One write transaction on a primary; every change is logged. Refuses on a standby."""
-        if self.write_guard:
-            self.write_guard()
+    def _transaction(self, *, log_lock: bool) -> Iterator[Connection]:
+        """A transaction that may append to or cut the change log: SQLite's write lock is
+        taken at BEGIN (IMMEDIATE); on PostgreSQL ``log_lock`` takes the advisory lock
+        first, before any row lock (a writer holding a row lock while waiting for it
+        would deadlock with one that holds it and then updates that row)."""
         conn = self.engine.connect()
         try:
             if not self.is_postgres:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
-                if self.is_postgres:
-                    # The log lock first, before any row lock: a writer holding a row lock
-                    # while waiting for it would deadlock with one that holds it and then
-                    # updates that row.
+                if log_lock and self.is_postgres:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
-                rows = conn.exec_driver_sql(_WRITE_META_SQL)
-                meta = {name: value for name, value in rows}
-                role = meta.get("role") or "primary"
-                if role != "primary":
-                    raise NotWritable(f"site {self.site!r} is a {role}; writes go to the primary")
-                if meta.get("fenced"):
-                    raise NotWritable(f"site {self.site!r} is fenced: {meta['fenced']}")
-                writer = Writer(self, conn, int(meta.get("epoch") or 1))
-                yield writer
-                if self.write_guard:
-                    self.write_guard()
+                yield conn
         finally:
             conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[Writer]:
+        """One write transaction on a primary; every change is logged. Refuses on a standby."""
+        if self.write_guard:
+            self.write_guard()
+        with self._transaction(log_lock=True) as conn:
+            meta = {name: value for name, value in conn.exec_driver_sql(_WRITE_META_SQL)}
+            role = meta.get("role") or "primary"
+            if role != "primary":
+                raise NotWritable(f"site {self.site!r} is a {role}; writes go to the primary")
+            if meta.get("fenced"):
+                raise NotWritable(f"site {self.site!r} is fenced: {meta['fenced']}")
+            writer = Writer(self, conn, int(meta.get("epoch") or 1))
+            yield writer
+            if self.write_guard:
+                self.write_guard()
         if writer.records:
             for hook in self.commit_hooks:
                 hook(writer.records)
@@ -380,39 +384,17 @@ class Store:
         """Remove change-log records with lsn <= ``upto_lsn``, leaving a checkpoint (lsn,
         hash) so the chain stays verifiable from there; returns how many went. Callers
         decide what is safe to trim (standby.store.trim.trim_point)."""
-        conn = self.engine.connect()
-        if not self.is_postgres:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        try:
-            with conn.begin():
-                if self.is_postgres:  # same lock as writers: no append interleaves
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
-                head = self._head(conn)
-                upto_lsn = min(upto_lsn, head.lsn)
-                row = (
-                    conn.execute(select(change_log).where(change_log.c.lsn == upto_lsn))
-                    .mappings()
-                    .first()
-                )
-                if row is None:  # already trimmed (or nothing there)
-                    return 0
-                cp = Record.from_dict(dict(row))
-                self._set_meta(
-                    conn,
-                    "checkpoint",
-                    json.dumps(
-                        {
-                            "lsn": cp.lsn,
-                            "hash": cp.hash,
-                            "epoch": cp.epoch,
-                            "committed_at": cp.committed_at,
-                        }
-                    ),
-                )
-                gone = conn.execute(delete(change_log).where(change_log.c.lsn <= upto_lsn))
-                return int(gone.rowcount or 0)
-        finally:
-            conn.close()
+        with self._transaction(log_lock=True) as conn:  # no append interleaves
+            head = self._head(conn)
+            row = conn.execute(
+                select(change_log).where(change_log.c.lsn == min(upto_lsn, head.lsn))
+            ).first()
+            if row is None:  # already trimmed (or nothing there)
+                return 0
+            cp = Head(row.lsn, row.hash, row.epoch, row.committed_at)
+            self._set_meta(conn, "checkpoint", json.dumps(asdict(cp)))
+            gone = conn.execute(delete(change_log).where(change_log.c.lsn <= cp.lsn))
+            return int(gone.rowcount or 0)
 
     def oldest_lsn(self) -> int:
         with self.engine.connect() as conn:
@@ -433,33 +415,28 @@ class Store:
         each record must follow the head exactly (next LSN, matching prev_hash) and carry
         a correct hash; otherwise nothing is applied and ApplyError says where it broke.
         """
-        conn = self.engine.connect()
-        if not self.is_postgres:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-        try:
-            with conn.begin():
-                head = self._head(conn)
-                for rec in records:
-                    if rec.lsn <= head.lsn:
-                        continue
-                    if rec.hash != rec.expected_hash():
-                        raise ApplyError(f"record {rec.lsn}: hash does not match its contents")
-                    if check_chain and (rec.lsn != head.lsn + 1 or rec.prev_hash != head.hash):
-                        raise ApplyError(
-                            f"record {rec.lsn} does not follow {head.lsn} "
-                            f"(expected lsn {head.lsn + 1} and prev_hash {head.hash[:12]})"
-                        )
-                    if rec.epoch < head.epoch:
-                        raise ApplyError(
-                            f"record {rec.lsn} is on epoch {rec.epoch}, "
-                            f"behind this store's {head.epoch}"
-                        )
-                    apply_row(conn, rec)
-                    conn.execute(insert(change_log).values(**rec.to_dict()))
-                    head = Head(rec.lsn, rec.hash, rec.epoch, rec.committed_at)
-                return head
-        finally:
-            conn.close()
+        # Only a standby applies, and nothing else writes there: no log lock needed.
+        with self._transaction(log_lock=False) as conn:
+            head = self._head(conn)
+            for rec in records:
+                if rec.lsn <= head.lsn:
+                    continue
+                if rec.hash != rec.expected_hash():
+                    raise ApplyError(f"record {rec.lsn}: hash does not match its contents")
+                if check_chain and (rec.lsn != head.lsn + 1 or rec.prev_hash != head.hash):
+                    raise ApplyError(
+                        f"record {rec.lsn} does not follow {head.lsn} "
+                        f"(expected lsn {head.lsn + 1} and prev_hash {head.hash[:12]})"
+                    )
+                if rec.epoch < head.epoch:
+                    raise ApplyError(
+                        f"record {rec.lsn} is on epoch {rec.epoch}, "
+                        f"behind this store's {head.epoch}"
+                    )
+                apply_row(conn, rec)
+                conn.exec_driver_sql(self._append_sql, rec.to_dict())
+                head = Head(rec.lsn, rec.hash, rec.epoch, rec.committed_at)
+            return head
 
 
 def apply_row(conn: Connection, rec: Record) -> None:
