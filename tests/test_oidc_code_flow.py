@@ -9,13 +9,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import jwt as pyjwt
 import pyotp
 import pytest
 
 from standby.identity import keys
 from tests.support.identity import PASSWORD, IdSite, identity_site
-from tests.support.oidc import REDIRECT, basic, make_client, parse_form, pkce, query_of
+from tests.support.oidc import (
+    REDIRECT,
+    basic,
+    issuer,
+    make_client,
+    parse_form,
+    pkce,
+    pyjwt_claims,
+    query_of,
+)
 
 LOGOUT_TO = "https://app.example/bye"
 
@@ -28,10 +36,6 @@ def ids(tmp_path: Path, store_url: str) -> Iterator[IdSite]:
         keys.ensure_active_key(s.site)
         s.client.follow_redirects = False
         yield s
-
-
-def issuer(ids: IdSite) -> str:
-    return f"{ids.site.settings.base_url()}/t/acme"
 
 
 def web_client(ids: IdSite, **extra: Any) -> dict[str, Any]:
@@ -81,18 +85,8 @@ def exchange(ids: IdSite, client: dict[str, Any], code: str, **extra: str) -> An
 
 
 def verify_id_token(ids: IdSite, token: str, client_id: str) -> dict[str, Any]:
-    jwks = ids.client.get("/t/acme/jwks").json()
-    kid = pyjwt.get_unverified_header(token)["kid"]
-    key = next(pyjwt.PyJWK(k) for k in jwks["keys"] if k["kid"] == kid)
-    return dict(
-        pyjwt.decode(
-            token,
-            key.key,
-            algorithms=["RS256"],
-            audience=client_id,
-            issuer=issuer(ids),
-            options={"verify_exp": False, "verify_iat": False},
-        )
+    return pyjwt_claims(
+        ids, token, audience=client_id, issuer=issuer(ids), algorithms=["RS256"], check_iat=False
     )
 
 

@@ -17,7 +17,9 @@ from tests.support.identity import IdSite, identity_site
 from tests.support.oidc import (
     assertion,
     basic,
+    issuer,
     machine_client,
+    pyjwt_claims,
     rsa_client_key,
 )
 
@@ -31,10 +33,6 @@ def ids(tmp_path: Path, store_url: str) -> Iterator[IdSite]:
         yield s
 
 
-def issuer(ids: IdSite) -> str:
-    return f"{ids.site.settings.base_url()}/t/acme"
-
-
 def cc(ids: IdSite, client: dict[str, Any], **form: str) -> Any:
     return ids.client.post(
         "/t/acme/token",
@@ -44,19 +42,7 @@ def cc(ids: IdSite, client: dict[str, Any], **form: str) -> Any:
 
 
 def pyjwt_verify(ids: IdSite, token: str, audience: str) -> dict[str, Any]:
-    jwks = ids.client.get("/t/acme/jwks").json()
-    kid = pyjwt.get_unverified_header(token)["kid"]
-    key = next(pyjwt.PyJWK(k) for k in jwks["keys"] if k["kid"] == kid)
-    return dict(
-        pyjwt.decode(
-            token,
-            key.key,
-            algorithms=[key.algorithm_name],
-            audience=audience,
-            issuer=issuer(ids),
-            options={"verify_exp": False},
-        )
-    )
+    return pyjwt_claims(ids, token, audience=audience, issuer=issuer(ids))
 
 
 def test_discovery_names_every_endpoint_and_only_what_is_offered(ids: IdSite) -> None:

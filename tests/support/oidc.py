@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import jwt as pyjwt
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
@@ -108,3 +109,32 @@ def parse_form(html: str) -> FormParser:
 
 def query_of(location: str) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(location).query))
+
+
+def issuer(ids: IdSite) -> str:
+    return f"{ids.site.settings.base_url()}/t/acme"
+
+
+def pyjwt_claims(
+    ids: IdSite,
+    token: str,
+    audience: str,
+    issuer: str,
+    algorithms: list[str] | None = None,
+    check_iat: bool = True,
+) -> dict[str, Any]:
+    """Verify a token with PyJWT from the tenant's JWKS alone (an independent library);
+    expiry is not checked (tests move the site's clock)."""
+    jwks = ids.client.get("/t/acme/jwks").json()
+    kid = pyjwt.get_unverified_header(token)["kid"]
+    key = next(pyjwt.PyJWK(k) for k in jwks["keys"] if k["kid"] == kid)
+    return dict(
+        pyjwt.decode(
+            token,
+            key.key,
+            algorithms=algorithms or [key.algorithm_name],
+            audience=audience,
+            issuer=issuer,
+            options={"verify_exp": False, "verify_iat": check_iat},
+        )
+    )
