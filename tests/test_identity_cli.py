@@ -24,19 +24,24 @@ def _run(*args: str, input: str | None = None) -> tuple[int, str]:
     return result.exit_code, " ".join(out.split())  # rich may wrap lines
 
 
-def _setup(config: Path) -> None:
-    assert _run("tenant", "create", "-c", str(config), "acme", "--name", "Acme")[0] == 0
-    code, out = _run(
+def _create_user(config: Path, username: str, stdin: str) -> tuple[int, str]:
+    """`standby user create` in tenant acme, the password on standard input."""
+    return _run(
         "user",
         "create",
         "-c",
         str(config),
         "-t",
         "acme",
-        "alice",
+        username,
         "--password-stdin",
-        input=PASSWORD + "\n",
+        input=stdin,
     )
+
+
+def _setup(config: Path) -> None:
+    assert _run("tenant", "create", "-c", str(config), "acme", "--name", "Acme")[0] == 0
+    code, out = _create_user(config, "alice", PASSWORD + "\n")
     assert code == 0, out
 
 
@@ -90,29 +95,9 @@ def test_user_created_by_the_cli_can_log_in(tmp_path: Path, store_url: str) -> N
 def test_cli_errors_are_messages_and_exit_codes(tmp_path: Path, store_url: str) -> None:
     config = make_site_dir(tmp_path, "site-a", store_url=store_url)
     _setup(config)
-    code, out = _run(
-        "user",
-        "create",
-        "-c",
-        str(config),
-        "-t",
-        "acme",
-        "alice",
-        "--password-stdin",
-        input=PASSWORD + "\n",
-    )
+    code, out = _create_user(config, "alice", PASSWORD + "\n")
     assert code == 1 and "taken" in out and "Traceback" not in out
-    code, out = _run(
-        "user",
-        "create",
-        "-c",
-        str(config),
-        "-t",
-        "acme",
-        "bob",
-        "--password-stdin",
-        input="short\n",
-    )
+    code, out = _create_user(config, "bob", "short\n")
     assert code == 1 and "at least" in out
     code, out = _run("user", "list", "-c", str(config), "-t", "nope")
     assert code == 1 and "does not exist" in out
