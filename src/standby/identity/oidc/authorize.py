@@ -300,15 +300,7 @@ def login(site: Site, tenant: str, request: Request, form: dict[str, str]) -> Re
             pending=pending or None,
             status=exc.status if exc.status < 500 else 400,
         )
-    response.set_cookie(
-        sessions.SESSION_COOKIE,
-        token,
-        max_age=site.settings.session.absolute_ttl,
-        path=f"/t/{tenant}",
-        secure=site.settings.http.cookie_secure,
-        httponly=True,
-        samesite="lax",
-    )
+    sessions.set_session_cookie(response, site, tenant, token)
     return response
 
 

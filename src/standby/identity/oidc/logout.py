@@ -79,7 +79,7 @@ def _done(tenant: str, target: str | None) -> Response:
         resp = RedirectResponse(target, status_code=303)
     else:
         resp = pages.page("Signed out", "<p>You are signed out.</p>")
-    resp.delete_cookie(sessions.SESSION_COOKIE, path=f"/t/{tenant}")
+    sessions.clear_session_cookie(resp, tenant)
     return resp
 
 
