@@ -7,7 +7,6 @@ between the primary and the controller (the partition test)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +15,12 @@ from typing import Any
 import httpx
 import yaml
 
-from standby.drills.processes import Managed, ProcessError, standby_argv
+from standby.drills.processes import Managed, standby_argv
 from tests.support.postgres import free_port
-from tests.support.sites import SiteProcess, make_site_dir
+from tests.support.sites import ManagedProcess, SiteProcess, make_site_dir
 
 
-class Proc:
+class Proc(ManagedProcess):
     """A `standby <command>` subprocess with a readiness probe."""
 
     def __init__(self, args: list[str], log_path: Path, ready_url: str, token: str) -> None:
@@ -33,25 +32,6 @@ class Proc:
             health_headers={"Authorization": f"Bearer {token}"},
             health_status=200,
         )
-
-    @property
-    def proc(self) -> subprocess.Popen[bytes] | None:
-        return self.managed.proc
-
-    def start(self, timeout: float = 30.0) -> Proc:
-        self.managed.start()
-        try:
-            self.managed.wait_healthy(timeout)
-        except ProcessError:
-            self.stop()
-            raise
-        return self
-
-    def kill(self) -> None:
-        self.managed.kill9()
-
-    def stop(self) -> None:
-        self.managed.stop(grace=10)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from standby.drills.processes import Managed, ProcessError
 from standby.settings import load_secrets, load_settings, write_site
@@ -51,27 +51,18 @@ def load_site(config: Path):  # type: ignore[no-untyped-def]
     return settings, load_secrets(settings, env={})
 
 
-class SiteProcess:
-    """`standby serve` as a real process; kill() is a kill -9."""
+class ManagedProcess:
+    """A `standby` subprocess for tests: started and waited on until ready, then
+    stopped or killed (kill is a kill -9); the launcher is standby.drills.processes."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
-        self.config = config
-        settings = load_settings(config, env={})
-        self.url = settings.base_url()
-        self.name = settings.site
-        self.log_path = config.parent / "serve.log"
-        self.env = env
-        self.argv = [sys.executable, "-m", "standby.cli", "serve", "--config", str(config)]
-        self.managed = Managed(
-            self.name, self.argv, self.log_path, f"{self.url}/healthz", health_status=200
-        )
+    managed: Managed
+    env: dict[str, str] | None = None  # extra environment for the child
 
     @property
     def proc(self) -> subprocess.Popen[bytes] | None:
         return self.managed.proc
 
-    def start(self, timeout: float = 30.0) -> SiteProcess:
-        self.managed.argv = self.argv  # subclasses may run another entry point
+    def start(self, timeout: float = 30.0) -> Self:
         self.managed.start(self.env)
         try:
             self.managed.wait_healthy(timeout)
@@ -85,3 +76,23 @@ class SiteProcess:
 
     def stop(self) -> None:
         self.managed.stop(grace=10)
+
+
+class SiteProcess(ManagedProcess):
+    """`standby serve` as a real process."""
+
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        self.config = config
+        settings = load_settings(config, env={})
+        self.url = settings.base_url()
+        self.name = settings.site
+        self.log_path = config.parent / "serve.log"
+        self.env = env
+        self.argv = [sys.executable, "-m", "standby.cli", "serve", "--config", str(config)]
+        self.managed = Managed(
+            self.name, self.argv, self.log_path, f"{self.url}/healthz", health_status=200
+        )
+
+    def start(self, timeout: float = 30.0) -> Self:
+        self.managed.argv = self.argv  # subclasses may run another entry point
+        return super().start(timeout)
