@@ -65,11 +65,17 @@ def trim_once(site: Site) -> TrimOutcome | None:
         return None
     cfg = site.settings.store
     head = site.store.head().lsn
-    upto = trim_point(
-        head, registered_standbys(site).values(), archived_lsn(site), cfg.keep_records
-    )
-    removed = site.store.trim(upto) if upto > 0 else 0
-    held = head - site.store.oldest_lsn() + 1
+    oldest = site.store.oldest_lsn()
+    removed, upto = 0, 0
+    standbys = registered_standbys(site)  # every tick: a standby seen once is waited for
+    # Only records older than the kept tail can go; while there are none, skip listing
+    # the archive (every tick would otherwise do that I/O for nothing).
+    if head - cfg.keep_records >= oldest:
+        upto = trim_point(head, standbys.values(), archived_lsn(site), cfg.keep_records)
+        if upto > 0:
+            removed = site.store.trim(upto)
+            oldest = site.store.oldest_lsn()
+    held = head - oldest + 1
     outcome = TrimOutcome(upto, removed, max(held, 0), held > cfg.alert_records)
     if removed:
         log.info(
