@@ -185,3 +185,38 @@ def test_write_refused_by_a_standby_is_sent_to_the_other_site(rig: Rig) -> None:
     httpx.put(f"{rig.url}/_router/weights", json={"a": 0, "b": 100}, headers=rig.admin())
     resp = httpx.post(f"{rig.url}/w", json={})
     assert resp.status_code == 503 and resp.json()["error"] == "not_writable"
+
+
+def _raw_get(url: str, path: str, headers: list[str]) -> dict[str, object]:
+    """GET through a plain socket, so no client library adds a field of its own."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    lines = [f"GET {path} HTTP/1.1", f"Host: {parts.netloc}", *headers, "Connection: close"]
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    if b"transfer-encoding: chunked" in head.lower():
+        size, _, rest = body.partition(b"\r\n")
+        body = rest[: int(size, 16)]
+    return dict(json.loads(body))
+
+
+def test_router_forwards_request_headers_as_they_came(rig: Rig) -> None:
+    """Nothing is added to a request but the X-Forwarded-* fields: no cookie remembered
+    from an earlier response, no Accept-Encoding or User-Agent of the router's own."""
+    # another client's request whose response set a cookie would be stored by a jar
+    httpx.get(f"{rig.url}/x", headers={"cookie": "standby_session=someone-else"})
+    seen = _raw_get(rig.url, "/echo", ["X-Mine: 1"])
+    names = [str(k).lower() for k, _ in seen["headers"]]  # type: ignore[attr-defined]
+    assert "cookie" not in names
+    assert "accept-encoding" not in names and "user-agent" not in names and "accept" not in names
+    assert names.count("x-mine") == 1
+    seen = _raw_get(rig.url, "/echo", ["Cookie: a=1; b=2", "User-Agent: me"])
+    got = {str(k).lower(): v for k, v in seen["headers"]}  # type: ignore[attr-defined]
+    assert got["cookie"] == "a=1; b=2" and got["user-agent"] == "me"

@@ -162,6 +162,7 @@ def make_cluster(
     primary_to_ctl: str | None = None,
     lease_ttl: float = 2.0,
     ports: dict[str, int] | None = None,
+    traffic: dict[str, Any] | None = None,
 ) -> Cluster:
     """Write configs for site-a (primary), site-b (standby), topology and secrets.
 
@@ -227,6 +228,7 @@ def make_cluster(
                     "backend": "builtin",
                     "listen": f"http://127.0.0.1:{pr}",
                     "health_interval": 0.1,
+                    **(traffic or {}),
                 },
                 "sites": [
                     {"name": "site-a", "url": ctl_to_primary or urls["site-a"], "role": "primary"},

@@ -24,6 +24,7 @@ from standby.cluster.events import EventLog
 from standby.cluster.health import SiteHealth, check_site
 from standby.cluster.topology import ClusterSecrets, Topology
 from standby.cluster.traffic import TrafficBackend, make_backend
+from standby.httpclient import service_client
 
 
 class ControllerError(Exception):
@@ -70,7 +71,7 @@ class Controller:
         self.events = events or EventLog(None)
         self.traffic = traffic
         self.clock = clock
-        self.client = httpx.AsyncClient()
+        self.client = service_client()
         self.detectors = {
             s.name: Detector(threshold=self.cfg.failure_threshold) for s in topo.sites
         }

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from standby.crypto import constant_time_equals
 from standby.errors import unauthorized
 from standby.store import NotWritable
+from standby.httpclient import service_client
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -150,7 +151,7 @@ async def keep_lease(site: Site) -> None:
         worker = threading.Thread(target=first_renewal, args=(site, state), daemon=True)
         worker.start()
         worker.join(6.0)
-    async with httpx.AsyncClient() as client:
+    async with service_client() as client:
         while True:
             if site.role != "primary":
                 await asyncio.sleep(0.02)
@@ -248,7 +249,7 @@ def first_renewal(site: Site, state: LeaseState) -> None:
     """The first renewal, retried briefly (bounded) while the controller is slow to answer."""
 
     async def once() -> None:
-        async with httpx.AsyncClient() as client:
+        async with service_client() as client:
             deadline = time.monotonic() + 5.0  # bounded: a dead controller delays start-up 5 s
             while True:
                 await renew_once(site, state, client, timeout=1.0)

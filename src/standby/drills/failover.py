@@ -17,6 +17,7 @@ from standby.drills import measure
 from standby.drills.local_cluster import LocalCluster
 from standby.drills.processes import ProcessGroup, standby_argv
 from standby.drills.workload import OidcClient, Workload, WorkloadConfig
+from standby.httpclient import service_client
 
 TENANT = "demo"
 SETUP_TIMEOUT = 60.0  # bounds each wait for processes to get ready (generous: CI is shared)
@@ -52,7 +53,7 @@ class Drill:
         self.admin = {"Authorization": f"Bearer {cluster.admin_token}"}
         self.repl = {"Authorization": f"Bearer {cluster.replication_secret}"}
         self.milestones: list[dict[str, Any]] = []
-        self.http = httpx.AsyncClient(timeout=5.0)
+        self.http = service_client(timeout=5.0)
 
     def milestone(self, kind: str, **detail: Any) -> None:
         self.milestones.append(

@@ -24,6 +24,7 @@ from standby.replication.state import FollowerProgress, state_of
 from standby.replication.timeline import adopt_timeline
 from standby.server import Site
 from standby.store import ApplyError, Record
+from standby.httpclient import service_client
 
 log = logging.getLogger("standby.replication.applier")
 
@@ -225,7 +226,7 @@ async def run(site: Site) -> None:
         progress.position = await asyncio.to_thread(position, site)
     backoff = 0.1
     timeout = httpx.Timeout(5.0, read=READ_TIMEOUT)
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with service_client(timeout=timeout) as client:
         while True:
             url = await asyncio.to_thread(primary_url, site) if site.role == "standby" else None
             if url is None:

@@ -19,6 +19,7 @@ from standby.replication.fencing import fence, fenced_reason, unfence
 from standby.replication.state import state_of
 from standby.replication.timeline import adopt_timeline, record_promotion
 from standby.server import Site
+from standby.httpclient import service_client
 
 log = logging.getLogger("standby.replication.control")
 
@@ -97,7 +98,7 @@ async def demote(order: RoleOrder, site: Site = Depends(require_replication)) ->
 
 async def _primary_facts(site: Site, url: str) -> dict[str, Any]:
     try:
-        async with httpx.AsyncClient(timeout=5.0) as client:
+        async with service_client(timeout=5.0) as client:
             resp = await client.get(f"{url}/replication/status", headers=headers(site))
     except httpx.HTTPError as exc:
         raise ApiError(502, "primary_unreachable", f"cannot reach {url}: {exc}") from exc

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from standby.cluster.dcs.base import Dcs, DcsError, Leader
+from standby.httpclient import service_client
 
 
 def _b64(text: str) -> str:
@@ -32,7 +33,7 @@ class EtcdDcs(Dcs):
             raise DcsError("dcs.endpoints: name at least one etcd endpoint")
         self.endpoints = [e.rstrip("/") for e in endpoints]
         self.prefix = prefix.rstrip("/")
-        self._client = httpx.AsyncClient(timeout=timeout)
+        self._client = service_client(timeout=timeout)
         self._leader_key = _b64(f"{self.prefix}/leader")
 
     async def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from standby.cluster.traffic import weights as w
 from standby.cluster.traffic.asgi import Receive, Scope, Send, send_json
 from standby.cluster.traffic.headers import cookie_value, end_to_end, forwarded_request
 from standby.cluster.traffic.probes import SiteHealth, run_checks
+from standby.httpclient import proxy_client
 
 log = logging.getLogger("standby.router")
 
@@ -123,7 +124,7 @@ class Router:
 
     async def start(self) -> None:
         limits = httpx.Limits(max_connections=512, max_keepalive_connections=128)
-        self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits)
+        self._client = proxy_client(timeout=self.timeout, limits=limits)
         site_list = list(self.sites.values())
         self._checks = asyncio.create_task(
             run_checks(site_list, self.health_interval, fall=self.fall, rise=self.rise)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from standby.httpclient import service_client
 
 
 class RouterError(RuntimeError):
@@ -22,7 +23,7 @@ class BuiltinRouterClient:
     async def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         url = f"{self.base_url}/_router/{path}"
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
+            async with service_client(timeout=self.timeout) as client:
                 resp = await client.request(method, url, json=body, headers=self._headers)
         except httpx.HTTPError as exc:
             raise RouterError(f"router at {self.base_url} unreachable: {exc!r}") from exc

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
+from standby.httpclient import service_client
 
 log = logging.getLogger("standby.router")
 
@@ -89,7 +90,7 @@ async def run_checks(
 ) -> None:
     """Probe every site each ``interval`` seconds until cancelled."""
     timeout = timeout if timeout is not None else max(1.0, 3 * interval)
-    async with httpx.AsyncClient() as client:
+    async with service_client() as client:
         while True:
             started = time.monotonic()
             results = await asyncio.gather(*(probe(client, s, timeout) for s in sites))
