@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +11,8 @@ import httpx
 import pytest
 
 from standby.cluster.topology import Topology
-from standby.cluster.traffic.haproxy import HaproxyBackend, HaproxyError, render_config
+from standby.cluster.traffic.haproxy import HaproxyBackend, HaproxyError
+from tests.support.edge import HaproxyProcess
 from tests.support.postgres import free_port
 from tests.support.traffic import EchoSite, ThreadServer, sites_seen, wait_for
 
@@ -33,11 +31,6 @@ class Haproxy:
 
 @pytest.fixture
 def haproxy(tmp_path: Path) -> Iterator[Haproxy]:
-    binary = shutil.which("haproxy")
-    if binary is None:
-        pytest.fail(
-            "haproxy is not installed (scripts/test.sh installs it: apt-get install haproxy)"
-        )
     echoes = {"site-a": EchoSite("site-a"), "site-b": EchoSite("site-b", epoch=2)}
     servers = {name: ThreadServer(app).start() for name, app in echoes.items()}
     port = free_port()
@@ -48,6 +41,7 @@ def haproxy(tmp_path: Path) -> Iterator[Haproxy]:
                 "backend": "haproxy",
                 "listen": f"http://127.0.0.1:{port}",
                 "health_interval": 0.1,
+                "haproxy": {"socket": str(tmp_path / "haproxy.sock")},
             },
             "sites": [
                 {"name": "site-a", "url": servers["site-a"].url, "role": "primary"},
@@ -55,35 +49,14 @@ def haproxy(tmp_path: Path) -> Iterator[Haproxy]:
             ],
         }
     )
-    sock = tmp_path / "haproxy.sock"
-    cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(render_config(topo, str(sock)))
-    check = subprocess.run([binary, "-c", "-f", str(cfg)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
-    log = open(tmp_path / "haproxy.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([binary, "-db", "-f", str(cfg)], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    proc = HaproxyProcess(topo, tmp_path)
     try:
-        deadline = time.monotonic() + 10
-        while not sock.exists() or _down(url):
-            assert proc.poll() is None, (tmp_path / "haproxy.log").read_text()
-            assert time.monotonic() < deadline, "haproxy did not start"
-            time.sleep(0.05)
-        yield Haproxy(url, HaproxyBackend(str(sock), "standby"), echoes)
+        proc.start()
+        yield Haproxy(proc.url, HaproxyBackend(str(proc.socket), "standby"), echoes)
     finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+        proc.stop()
         for s in servers.values():
             s.stop()
-
-
-def _down(url: str) -> bool:
-    try:
-        httpx.get(f"{url}/", timeout=0.5)
-        return False
-    except httpx.HTTPError:
-        return True
 
 
 def test_weights_via_runtime_api_move_traffic(haproxy: Haproxy) -> None:

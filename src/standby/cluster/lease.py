@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from standby.crypto import constant_time_equals
 from standby.errors import unauthorized
-from standby.store import NotWritable
 from standby.httpclient import service_client
+from standby.store import NotWritable
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

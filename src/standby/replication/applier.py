@@ -16,6 +16,7 @@ import time
 
 import httpx
 
+from standby.httpclient import service_client
 from standby.replication import catchup, epochs
 from standby.replication.catchup import CatchupError
 from standby.replication.client import PeerError, error_of, headers, primary_url
@@ -24,7 +25,6 @@ from standby.replication.state import FollowerProgress, state_of
 from standby.replication.timeline import adopt_timeline
 from standby.server import Site
 from standby.store import ApplyError, Record
-from standby.httpclient import service_client
 
 log = logging.getLogger("standby.replication.applier")
 

@@ -12,6 +12,7 @@ from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from standby.errors import ApiError
+from standby.httpclient import service_client
 from standby.replication import epochs, rejoin
 from standby.replication.auth import require_replication
 from standby.replication.client import PeerError, error_of, headers
@@ -19,7 +20,6 @@ from standby.replication.fencing import fence, fenced_reason, unfence
 from standby.replication.state import state_of
 from standby.replication.timeline import adopt_timeline, record_promotion
 from standby.server import Site
-from standby.httpclient import service_client
 
 log = logging.getLogger("standby.replication.control")
 

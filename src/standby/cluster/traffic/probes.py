@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
+
 from standby.httpclient import service_client
 
 log = logging.getLogger("standby.router")
