@@ -199,6 +199,8 @@ def update_client(
             continue
         values[k] = json.dumps(v) if k in JSON_COLUMNS or k == "jwks" else v
     at = now(site)
+    if not values:  # nothing to change: answer the client as it is, write nothing
+        return current
     with site.store.write() as w:
         if w.get(clients, client_id) is None:
             raise client_not_found(client_id)

@@ -83,7 +83,9 @@ def update_group(
         values["roles"] = json.dumps(sorted(set(changes["roles"])))
     at = now(site)
     with site.store.write() as w:
-        _group(w, tenant, group_id)
+        current = _group(w, tenant, group_id)
+        if not values:  # nothing to change: answer the group as it is, write nothing
+            return public(current)
         try:
             row = w.update(groups, group_id, values)
         except Conflict:

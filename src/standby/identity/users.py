@@ -166,9 +166,11 @@ def update_user(
     fields = {k: v for k, v in changes.items() if k in allowed}
     at = now(site)
     with site.store.write() as w:
-        locked_row(w, tenant, user_id)
+        current = locked_row(w, tenant, user_id)
         if changes.get("unlock"):
             fields.update(failed_logins=0, locked_until=None)
+        if not fields:  # nothing to change: answer the user as they are, write nothing
+            return public(current)
         row = w.update(users, user_id, {**fields, "updated_at": at})
         revoked = revoke_user_sessions_in(w, tenant, user_id, at) if fields.get("disabled") else 0
         audit.record(
