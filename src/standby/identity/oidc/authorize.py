@@ -218,7 +218,14 @@ def _continue(site: Site, request: Request, req: AuthRequest, query: str) -> Res
         if "none" in req.prompt:
             return _error_back(site, req, "login_required", "the user is not signed in")
         cookie = pages.csrf_cookie(request)
-        return pages.login_form(site, req.tenant, cookie, query, username=req.login_hint)
+        return pages.login_form(
+            site,
+            req.tenant,
+            cookie,
+            query,
+            username=req.login_hint,
+            redirect_uri=req.redirect_uri,
+        )
     assert session is not None
     try:
         return issue_code(site, req, session)
@@ -253,16 +260,24 @@ def login(site: Site, tenant: str, request: Request, form: dict[str, str]) -> Re
         return parsed
     req = parsed
     cookie = request.cookies[pages.CSRF_COOKIE]
+    back = req.redirect_uri
     aad = f"mfa:{tenant}:{cookie}"
     pending = form.get("pending")
     if pending:
         try:
             state = json.loads(unseal(site.secrets.kek_bytes(), pending, aad))
         except (SealError, ValueError):
-            return pages.login_form(site, tenant, cookie, query, error="please sign in again")
+            return pages.login_form(
+                site, tenant, cookie, query, error="please sign in again", redirect_uri=back
+            )
         if now(site) > state["exp"]:
             return pages.login_form(
-                site, tenant, cookie, query, error="that took too long; sign in again"
+                site,
+                tenant,
+                cookie,
+                query,
+                error="that took too long; sign in again",
+                redirect_uri=back,
             )
         username, password = state["u"], state["p"]
     else:
@@ -277,10 +292,12 @@ def login(site: Site, tenant: str, request: Request, form: dict[str, str]) -> Re
         token, row = result.session_token, result.session
         if token is None or row is None:  # pragma: no cover - start_session always sets them
             token, row = sessions.create_session(site, tenant, result.user["id"], result.amr)
-        response = issue_code(site, req, {**row, "amr": result.amr})
+        response = pages.after_form(issue_code(site, req, {**row, "amr": result.amr}))
     except NotWritable:
-        return _error_back(
-            site, req, "temporarily_unavailable", "sign-in needs the primary site; try again"
+        return pages.after_form(
+            _error_back(
+                site, req, "temporarily_unavailable", "sign-in needs the primary site; try again"
+            )
         )
     except ApiError as exc:
         if exc.error == "mfa_required":
@@ -289,7 +306,7 @@ def login(site: Site, tenant: str, request: Request, form: dict[str, str]) -> Re
                 json.dumps({"u": username, "p": password, "exp": now(site) + PENDING_TTL}).encode(),
                 aad,
             )
-            return pages.login_form(site, tenant, cookie, query, pending=sealed)
+            return pages.login_form(site, tenant, cookie, query, pending=sealed, redirect_uri=back)
         return pages.login_form(
             site,
             tenant,
@@ -299,6 +316,7 @@ def login(site: Site, tenant: str, request: Request, form: dict[str, str]) -> Re
             username=username,
             pending=pending or None,
             status=exc.status if exc.status < 500 else 400,
+            redirect_uri=back,
         )
     sessions.set_session_cookie(response, site, tenant, token)
     return response

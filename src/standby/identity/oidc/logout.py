@@ -73,10 +73,12 @@ def end_session(site: Site, tenant: str, session: dict[str, Any]) -> None:
         families.revoke_session_families(w, tenant, session["id"], now(site))
 
 
-def _done(tenant: str, target: str | None) -> Response:
+def _done(tenant: str, target: str | None, posted: bool) -> Response:
     resp: Response
     if target:
         resp = RedirectResponse(target, status_code=303)
+        if posted:  # the confirmation form's redirect chain ends at the client
+            resp = pages.after_form(resp)
     else:
         resp = pages.page("Signed out", "<p>You are signed out.</p>")
     sessions.clear_session_cookie(resp, tenant)
@@ -94,8 +96,9 @@ def handle(
     except _Refuse as exc:
         return pages.error_page(str(exc), exc.status)
     session = sessions.load_session(site, tenant, request.cookies.get(sessions.SESSION_COOKIE))
+    posted = request.method == "POST"
     if session is None:
-        return _done(tenant, target)
+        return _done(tenant, target, posted)
     hinted = hint is not None and hint.get("sub") == session["user_id"]
     if not hinted and not confirmed:
         cookie = pages.csrf_cookie(request)
@@ -105,14 +108,14 @@ def handle(
             f"{pages.hidden('csrf', pages.csrf_field(site, cookie))}{fields}"
             '<p>Sign out of this site?</p><button type="submit">Sign out</button></form>'
         )
-        resp = pages.page("Sign out", body)
+        resp = pages.page("Sign out", body, form_targets=[target] if target else [])
         pages.set_csrf(site, resp, tenant, cookie)
         return resp
     try:
         end_session(site, tenant, session)
     except NotWritable:
         return pages.error_page("signing out needs the primary site; try again shortly", 503)
-    return _done(tenant, target)
+    return _done(tenant, target, posted)
 
 
 def router() -> APIRouter:

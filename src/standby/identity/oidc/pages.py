@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from functools import cache
 from html import escape
 from importlib.resources import files
@@ -17,20 +18,16 @@ from string import Template
 from typing import TYPE_CHECKING
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from standby.crypto import constant_time_equals
+from standby.identity.oidc import csp
 
 if TYPE_CHECKING:
     from standby.server import Site
 
 CSRF_COOKIE = "standby_csrf"
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'",
-}
+PAGE_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
 
 
 @cache
@@ -39,9 +36,27 @@ def _template() -> Template:
     return Template(text)
 
 
-def page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def page(
+    title: str, body: str, status: int = 200, *, form_targets: Iterable[str] = ()
+) -> HTMLResponse:
+    """A hosted page; ``form_targets`` are the URIs its forms may end at after redirects
+    (the client's redirect URI), whose origins its ``form-action`` allows."""
     html = _template().substitute(title=escape(title), body=body)
-    return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+    headers = {**PAGE_HEADERS, "Content-Security-Policy": csp.policy(form_targets)}
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def after_form(redirect: Response) -> Response:
+    """What a form POST answers when it sends the browser on to a client: the redirect
+    itself when the form's page could allow the target's origin in ``form-action``;
+    otherwise (CSP cannot name an IPv6 literal, so Chromium would block the redirect) a
+    page of this site that forwards with a ``Refresh`` header and a link."""
+    target = redirect.headers.get("location", "")
+    if redirect.status_code not in (302, 303) or csp.origin_source(target) is not None:
+        return redirect
+    resp = page("Continue", f'<p><a href="{escape(target)}">Continue to the application</a></p>')
+    resp.headers["Refresh"] = f"0; url={target}"
+    return resp
 
 
 def error_page(message: str, status: int = 400) -> HTMLResponse:
@@ -94,8 +109,10 @@ def login_form(
     username: str = "",
     pending: str | None = None,
     status: int = 200,
+    redirect_uri: str,
 ) -> HTMLResponse:
-    """Step 1 (username + password) or, with ``pending``, step 2 (TOTP or recovery code)."""
+    """Step 1 (username + password) or, with ``pending``, step 2 (TOTP or recovery code);
+    the form's POST ends at the client's ``redirect_uri``."""
     parts = [f'<form method="post" action="/t/{escape(tenant)}/authorize/login">']
     parts.append(hidden("csrf", csrf_field(site, cookie)))
     parts.append(hidden("q", query))
@@ -123,6 +140,6 @@ def login_form(
             '<input id="recovery_code" name="recovery_code" autocomplete="off">'
         )
     parts.append('<button type="submit">Continue</button></form>')
-    resp = page(title, "".join(parts), status)
+    resp = page(title, "".join(parts), status, form_targets=[redirect_uri])
     set_csrf(site, resp, tenant, cookie)
     return resp
