@@ -206,3 +206,24 @@ def test_ramp_steps_forward_and_aborts_to_last_good(steps, data) -> None:
         index = nxt
     weights = d.ramp_weights("site-a", ["site-b"], steps[index])
     assert weights["site-a"] + weights["site-b"] == 100
+
+
+def test_failsafe_wait_counts_the_margin_from_the_last_vouch() -> None:
+    assert d.failsafe_wait(None, 1.0, 0.3) == 0.0  # never vouched: nothing to wait out
+    assert d.failsafe_wait(0.0, 1.0, 0.3) == 1.3
+    assert abs(d.failsafe_wait(1.0, 1.0, 0.3) - 0.3) < 1e-9
+    # a vouch many seconds ago keeps nobody writing: no margin added on top
+    assert d.failsafe_wait(10.0, 1.0, 0.3) == 0.0
+
+
+@given(
+    st.one_of(st.none(), st.floats(0, 100)), st.floats(0.1, 10), st.floats(0, 2)
+)
+def test_failsafe_wait_never_promotes_before_the_vouch_expires(
+    ago: float | None, ttl: float, margin: float
+) -> None:
+    wait = d.failsafe_wait(ago, ttl, margin)
+    assert wait >= 0
+    if ago is not None:
+        assert ago + wait >= ttl + margin - 1e-9  # the old primary's TTL + margin have passed
+        assert wait <= ttl + margin

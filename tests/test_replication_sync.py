@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from standby.replication.sync import SyncGate
+from standby.replication.sync import SyncGate, standby_attached
 from standby.store import NotWritable
 from standby.store.records import Record
 from tests.support.replication import (
@@ -54,6 +54,55 @@ def test_strict_gate_blocks_until_a_standby_catches_up() -> None:
         gate.guard()
     gate.on_ack(1, lambda: 1)
     gate.guard()
+
+
+def test_no_standby_attached_degrades_at_once() -> None:
+    """A just-promoted primary has no standby: a write does not wait the sync timeout."""
+    gate = SyncGate("a", timeout=30.0, strict=False, enabled=True, attached=lambda: False)
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (gate.commit_hook([_rec(1)]), done.set()))
+    t.start()
+    assert done.wait(5), "the write waited for a standby that is not there"
+    t.join()
+    assert gate.degraded and gate.timeouts == 1
+    strict = SyncGate("a", timeout=30.0, strict=True, enabled=True, attached=lambda: False)
+    with pytest.raises(NotWritable, match="not acknowledged") as refused:
+        strict.commit_hook([_rec(1)])
+    assert refused.value.committed is True  # committed here: a proxy must not resend it
+    assert strict.blocked
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_every_waiting_write_wakes_when_the_gate_gives_up(strict: bool) -> None:
+    """One write's timeout ends the wait of all others at once (degrade, or refuse)."""
+    gate = SyncGate("a", timeout=0.3, strict=strict, enabled=True)
+    gate.timeout = 30.0  # the ones already waiting would wait 30 s without the wake-up
+    outcomes: list[str] = []
+
+    def writer(lsn: int) -> None:
+        try:
+            gate.commit_hook([_rec(lsn)])
+            outcomes.append("ok")
+        except NotWritable:
+            outcomes.append("refused")
+
+    waiting = [threading.Thread(target=writer, args=(n,)) for n in (2, 3, 4)]
+    for t in waiting:
+        t.start()
+    wait_for(lambda: gate.waits == 3)
+    gate.timeout = 0.05
+    writer(5)  # times out and gives up for everyone
+    for t in waiting:
+        t.join(5)
+        assert not t.is_alive(), "a waiting write was not woken when the gate gave up"
+    assert outcomes == (["refused"] * 4 if strict else ["ok"] * 4)
+
+
+def test_standby_attached_decision() -> None:
+    assert not standby_attached([], 100.0, 2.0)
+    assert standby_attached([(True, 0.0)], 100.0, 2.0)  # a live stream
+    assert standby_attached([(False, 99.0)], 100.0, 2.0)  # acked a moment ago
+    assert not standby_attached([(False, 97.0)], 100.0, 2.0)  # gone longer than the timeout
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from tests.support.postgres import free_port
 from tests.support.traffic import EchoSite, ThreadServer, sites_seen, wait_for
 
 TOKEN = "router-admin-token-for-tests"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @dataclass
@@ -30,8 +32,10 @@ class Rig:
         return {"Authorization": f"Bearer {TOKEN}"}
 
 
-def _start(sites: dict[str, str], weights: dict[str, int]) -> tuple[Router, ThreadServer]:
-    router = Router(sites, weights, TOKEN, health_interval=0.05)
+def _start(
+    sites: dict[str, str], weights: dict[str, int], hold_s: float = 1.0
+) -> tuple[Router, ThreadServer]:
+    router = Router(sites, weights, TOKEN, health_interval=0.05, hold_s=hold_s)
     port = free_port()
     server = ThreadServer(router, port, make_server(router, "127.0.0.1", port))
     return router, server.start()
@@ -165,11 +169,16 @@ def test_health_checks_eject_and_readmit(rig: Rig) -> None:
     assert "a" in sites_seen(rig.url, 40)
 
 
-def test_no_eligible_site_is_a_clear_503(rig: Rig) -> None:
+def test_no_eligible_site_is_a_clear_503_after_the_hold(rig: Rig) -> None:
     httpx.put(f"{rig.url}/_router/weights", json={"a": 0, "b": 0}, headers=rig.admin())
+    hits = rig.sites["a"].hits + rig.sites["b"].hits
     resp = httpx.post(f"{rig.url}/t/x/login", content=json.dumps({"u": 1}))
     assert resp.status_code == 503 and resp.json()["error"] == "no_healthy_site"
     assert resp.headers["retry-after"] == "1"
+    assert "within 1.0 s" in resp.json()["message"]
+    # sites drained on purpose get nothing, not even while the request waited
+    assert rig.sites["a"].hits + rig.sites["b"].hits == hits
+    assert rig.router.held >= 1
 
 
 def test_write_refused_by_a_standby_is_sent_to_the_other_site(rig: Rig) -> None:
@@ -184,7 +193,71 @@ def test_write_refused_by_a_standby_is_sent_to_the_other_site(rig: Rig) -> None:
     assert rig.router.retries > 0
     httpx.put(f"{rig.url}/_router/weights", json={"a": 0, "b": 100}, headers=rig.admin())
     resp = httpx.post(f"{rig.url}/w", json={})
+    # held for traffic.hold_s, then the standby's own refusal reaches the client
     assert resp.status_code == 503 and resp.json()["error"] == "not_writable"
+    assert resp.headers["standby-site"] == "b"
+
+
+def test_a_write_is_held_through_a_failover_and_answered_by_the_new_primary() -> None:
+    """The primary is down and the standby refuses writes: the request waits (no error)
+    until the controller moves traffic to a site that takes it."""
+    echoes = {"a": EchoSite("a"), "b": EchoSite("b", epoch=2)}
+    servers = {name: ThreadServer(app).start() for name, app in echoes.items()}
+    router, front = _start({n: s.url for n, s in servers.items()}, {"a": 100, "b": 0}, hold_s=10)
+    try:
+        echoes["b"].refuse_writes = True
+        servers["a"].stop()  # kill: connections refused
+        results: list[httpx.Response] = []
+
+        def post() -> None:
+            results.append(httpx.post(f"{front.url}/w", json={"x": 1}, timeout=15))
+
+        clients = [threading.Thread(target=post) for _ in range(5)]
+        for t in clients:
+            t.start()
+        wait_for(lambda: router.held >= 5)
+        # the standby answers reads meanwhile, although it has no weight
+        read = httpx.get(f"{front.url}/discovery", timeout=5)
+        assert read.status_code == 200 and read.headers["standby-site"] == "b"
+        assert all(t.is_alive() for t in clients)  # nobody got an error
+        echoes["b"].refuse_writes = False  # promoted
+        httpx.put(f"{front.url}/_router/weights", json={"a": 0, "b": 100}, headers=ADMIN)
+        for t in clients:
+            t.join(15)
+        assert [r.status_code for r in results] == [200] * 5, [r.text for r in results]
+        assert {r.headers["standby-site"] for r in results} == {"b"}
+        assert all(r.json()["received"] > 0 for r in results)  # the body, sent again whole
+    finally:
+        front.stop()
+        for s in servers.values():
+            s.stop()
+
+
+def test_resend_rules() -> None:
+    """Only a request that provably never reached a site, or an idempotent one, is sent
+    again after a transport error."""
+    from standby.cluster.traffic.builtin import may_resend
+
+    request = httpx.Request("POST", "http://127.0.0.1:1/")
+    refused = httpx.ConnectError("refused", request=request)
+    dropped = httpx.RemoteProtocolError("Server disconnected", request=request)
+    read_error = httpx.ReadError("reset", request=request)
+    timeout = httpx.ReadTimeout("slow", request=request)
+    assert may_resend(refused, "POST") and may_resend(refused, "GET")
+    assert may_resend(dropped, "GET") and may_resend(read_error, "HEAD")
+    assert not may_resend(dropped, "POST") and not may_resend(read_error, "POST")
+    assert not may_resend(timeout, "GET") and not may_resend(timeout, "POST")
+
+
+def test_fallback_decision() -> None:
+    from standby.cluster.traffic import weights as w
+
+    # the weighted primary is down: a healthy standby takes what it can
+    assert w.fallback({"a": 100, "b": 0}, {"b"}, ()) == "b"
+    assert w.fallback({"a": 100, "b": 0}, {"b"}, {"b"}) is None
+    # the primary is up: no fallback; nothing has weight (drained on purpose): none either
+    assert w.fallback({"a": 100, "b": 0}, {"a", "b"}, ()) is None
+    assert w.fallback({"a": 0, "b": 0}, {"a", "b"}, ()) is None
 
 
 def _raw_get(url: str, path: str, headers: list[str]) -> dict[str, object]:

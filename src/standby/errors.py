@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# Set on a 503 ``not_writable`` answer when the write was refused before anything changed,
+# so a traffic layer may send the same request to another site.
+REFUSED_HEADER = "Standby-Refused"
+
 
 class ApiError(Exception):
     """An error a client caused or must handle; rendered as JSON {error, message}."""

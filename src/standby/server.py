@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from standby.errors import ApiError
+from standby.errors import REFUSED_HEADER, ApiError
 from standby.metrics import Metrics
 from standby.settings import Secrets, SiteSettings
 from standby.store import Conflict, NotWritable, Store, StoreError
@@ -108,6 +108,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _not_writable(request: Request, exc: NotWritable) -> JSONResponse:
         resp = _error_response(503, "not_writable", str(exc))
         resp.headers["Retry-After"] = "1"
+        if not exc.committed:
+            # Nothing changed here: a traffic layer may send the request to the primary.
+            resp.headers[REFUSED_HEADER] = "before-write"
         return resp
 
     @app.exception_handler(Conflict)

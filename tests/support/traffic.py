@@ -17,11 +17,13 @@ from tests.support.postgres import free_port
 class ThreadServer:
     """A uvicorn server for an ASGI app, in its own thread and event loop."""
 
-    def __init__(self, app: Any, port: int | None = None, server: Any = None) -> None:
+    def __init__(
+        self, app: Any, port: int | None = None, server: Any = None, host: str = "127.0.0.1"
+    ) -> None:
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="auto"
+            app, host=host, port=self.port, log_level="warning", lifespan="auto"
         )
         self.server = server or uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -71,7 +73,9 @@ class EchoSite:
             return
         self.hits += 1
         if self.refuse_writes and scope["method"] == "POST":
-            refusal = self._headers([(b"standby-role", b"standby")])
+            refusal = self._headers(
+                [(b"standby-role", b"standby"), (b"standby-refused", b"before-write")]
+            )
             await send({"type": "http.response.start", "status": 503, "headers": refusal})
             await send({"type": "http.response.body", "body": b'{"error": "not_writable"}'})
             return

@@ -353,10 +353,10 @@ class Controller:
             return
         ago = answer.get("last_confirmed_ago")
         now = self.clock()
-        # A failsafe confirmation the old primary got keeps it writing for one TTL from
-        # when it asked; wait that out (plus the margin) before promoting.
-        wait = 0.0 if ago is None else max(0.0, self.cfg.lease_ttl - float(ago))
-        not_before = now + (wait + self.cfg.safety_margin if ago is not None else 0.0)
+        wait = d.failsafe_wait(
+            None if ago is None else float(ago), self.cfg.lease_ttl, self.cfg.safety_margin
+        )
+        not_before = now + wait
         self.failover = replace(fo, phase="prepared", not_before=not_before)
         self.events.append(
             "prepared",

@@ -184,6 +184,15 @@ def _failover_step(obs: Observed, fo: Failover) -> Action:
     return Promote(fo.target, obs.epoch + 1, fo.old_primary)
 
 
+def failsafe_wait(last_confirmed_ago: float | None, lease_ttl: float, margin: float) -> float:
+    """Seconds to wait before promoting after the standby stopped vouching: a failsafe
+    confirmation keeps the old primary writing for one lease TTL from when it was given,
+    and the safety margin counts from there too; none given, nothing to wait out."""
+    if last_confirmed_ago is None:
+        return 0.0
+    return max(0.0, lease_ttl + margin - last_confirmed_ago)
+
+
 def decide(obs: Observed) -> Action:
     """The next action for the controller, from what it observed."""
     if obs.failover is not None:

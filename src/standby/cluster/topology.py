@@ -70,6 +70,8 @@ class TrafficSettings(_Model):
     listen: str = "http://127.0.0.1:8000"
     health_interval: float = Field(default=0.2, gt=0)
     sticky_cookie: str = "standby_route"
+    # builtin router: how long a request waits for a site that can take it (a failover)
+    hold_s: float = Field(default=5.0, ge=0)
     haproxy: HaproxySettings = HaproxySettings()
 
 

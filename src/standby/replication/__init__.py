@@ -3,6 +3,7 @@ fencing, rejoin with quarantine. ``mount(app, site)`` plugs it into a site."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -15,11 +16,21 @@ def mount(app: FastAPI, site: Site) -> None:
     from standby.replication import applier, control, fencing, routes, stream
     from standby.replication.state import state_of
     from standby.replication.status import ReplicationCollector
-    from standby.replication.sync import SyncGate
+    from standby.replication.sync import SyncGate, standby_attached
 
     state = state_of(site)
     cfg = site.settings.replication
-    state.gate = SyncGate(site.name, cfg.sync_timeout, cfg.strict, cfg.mode == "sync")
+    state.gate = SyncGate(
+        site.name,
+        cfg.sync_timeout,
+        cfg.strict,
+        cfg.mode == "sync",
+        attached=lambda: standby_attached(
+            ((p.connected, p.acked_at) for p in state.peers.values() if p.tenants is None),
+            time.time(),
+            cfg.sync_timeout,
+        ),
+    )
     fencing.load(site)
     followed = site.store.get_meta("primary_url")
     if followed and site.role == "standby":

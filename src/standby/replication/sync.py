@@ -10,6 +10,12 @@ confirms within ``sync_timeout``:
 - otherwise: the primary degrades to async, loudly (log line, metric
   ``standby_replication_degraded``, ``degraded`` in /replication/status) and returns to
   sync as soon as a standby has acknowledged everything up to the head.
+
+When no standby is attached at all (no live stream, no ack within ``sync_timeout`` —
+as on a standby just promoted after its primary died) there is nobody to wait for, so
+the write degrades (or is refused, when strict) at once instead of after the timeout.
+When the gate degrades or blocks, every write still waiting is woken and ends the same
+way, instead of each one waiting out its own timeout.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from standby.store import NotWritable, Record
@@ -36,12 +42,26 @@ def after_wait(confirmed: bool, strict: bool, degraded: bool) -> Outcome:
     return "refuse" if strict else "degrade"
 
 
+def standby_attached(peers: Iterable[tuple[bool, float]], now: float, timeout: float) -> bool:
+    """Whether any standby can confirm a write soon: ``peers`` are (stream connected,
+    wall-clock time of its last ack). Pure."""
+    return any(connected or now - acked_at < timeout for connected, acked_at in peers)
+
+
 class SyncGate:
-    def __init__(self, site_name: str, timeout: float, strict: bool, enabled: bool) -> None:
+    def __init__(
+        self,
+        site_name: str,
+        timeout: float,
+        strict: bool,
+        enabled: bool,
+        attached: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.site_name = site_name
         self.timeout = timeout
         self.strict = strict
         self.enabled = enabled
+        self.attached = attached
         self.cond = threading.Condition()
         self.acked_lsn = 0
         self.degraded = False
@@ -75,29 +95,42 @@ class SyncGate:
         if not self.enabled or not records:
             return
         target = records[-1].lsn
+        attached = self.attached()
         with self.cond:
             if self.degraded:
                 return
             self.waits += 1
-            confirmed = self.cond.wait_for(lambda: self.acked_lsn >= target, self.timeout)
+            if attached:
+                self.cond.wait_for(
+                    lambda: self.acked_lsn >= target or self.degraded or self.blocked,
+                    self.timeout,
+                )
+            confirmed = self.acked_lsn >= target
             outcome = after_wait(confirmed, self.strict, self.degraded)
             if outcome in ("confirmed", "skip"):
                 return
             self.timeouts += 1
+            first = not (self.degraded or self.blocked)
             if outcome == "degrade":
                 self.degraded = True
             else:
                 self.blocked = True
-        event = {
-            "event": "sync_degraded" if outcome == "degrade" else "sync_write_unconfirmed",
-            "site": self.site_name,
-            "lsn": target,
-            "timeout": self.timeout,
-        }
-        log.error(json.dumps(event))
+            self.cond.notify_all()  # the other waiting writes end the same way, now
+        if first:
+            event = {
+                "event": "sync_degraded" if outcome == "degrade" else "sync_write_unconfirmed",
+                "site": self.site_name,
+                "lsn": target,
+                "timeout": self.timeout,
+                "standby_attached": attached,
+            }
+            log.error(json.dumps(event))
         if outcome == "refuse":
-            raise NotWritable(
-                f"write at lsn {target} committed on site {self.site_name!r} but no standby "
-                f"confirmed it within {self.timeout}s (strict synchronous replication): it is "
-                "not acknowledged; retry once a standby is back"
-            )
+            raise NotWritable(self._unconfirmed(target), committed=True)
+
+    def _unconfirmed(self, target: int) -> str:
+        return (
+            f"write at lsn {target} committed on site {self.site_name!r} but no standby "
+            f"confirmed it within {self.timeout}s (strict synchronous replication): it is "
+            "not acknowledged; retry once a standby is back"
+        )

@@ -47,7 +47,15 @@ class StoreError(Exception):
 
 
 class NotWritable(StoreError):
-    """This site must not accept writes (it is a standby, fenced, or has lost its lease)."""
+    """This site must not accept writes (it is a standby, fenced, or has lost its lease).
+
+    ``committed`` is False when the write was refused before anything changed (the request
+    may safely go to another site) and True when it committed here but cannot be
+    acknowledged (strict synchronous replication): sending that again would repeat it."""
+
+    def __init__(self, message: str, *, committed: bool = False) -> None:
+        super().__init__(message)
+        self.committed = committed
 
 
 class ApplyError(StoreError):

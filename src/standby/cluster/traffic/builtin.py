@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import random
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from standby.cluster.traffic import weights as w
 from standby.cluster.traffic.asgi import Receive, Scope, Send, send_json
 from standby.cluster.traffic.headers import cookie_value, end_to_end, forwarded_request
 from standby.cluster.traffic.probes import SiteHealth, run_checks
+from standby.errors import REFUSED_HEADER
 from standby.httpclient import proxy_client
 
 log = logging.getLogger("standby.router")
@@ -50,6 +52,9 @@ class _Body:
                 return
 
 
+# While a request is held, it looks again at least this often (doubling up to the max).
+HOLD_PAUSE_MIN, HOLD_PAUSE_MAX = 0.05, 0.5
+
 # Request bodies up to this size are read before forwarding, so the request can be sent
 # again to another site; larger ones are streamed (and retried only before the first byte).
 REPLAY_LIMIT = 64 * 1024
@@ -76,8 +81,26 @@ async def _request_body(
     return data
 
 
-def _refused_by_standby(response: httpx.Response) -> bool:
-    return response.status_code == 503 and response.headers.get("standby-role") == "standby"
+def _refused_before_write(response: httpx.Response) -> bool:
+    """A site refused a write before changing anything (a standby, a fenced primary, a
+    primary without its lease): the same request may go to another site."""
+    return response.status_code == 503 and response.headers.get(REFUSED_HEADER) == "before-write"
+
+
+# Methods a request of which may be sent again even when it may have reached the site
+# (RFC 9110 9.2.2): an answer lost to a dying connection is asked for again.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def may_resend(exc: Exception, method: str) -> bool:
+    """Whether a request that failed with ``exc`` before any response byte may be sent
+    again: always when it provably never reached a site (no connection), otherwise only
+    for idempotent methods. Pure."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return True
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return method.upper() in IDEMPOTENT
+    return False
 
 
 class Router:
@@ -95,6 +118,8 @@ class Router:
         read_timeout: float = 60.0,
         fall: int = 2,
         rise: int = 1,
+        hold_s: float = 5.0,
+        keepalive_expiry: float = 2.0,
     ) -> None:
         self.sites = {name: SiteHealth(name, url.rstrip("/")) for name, url in sites.items()}
         self.weights = w.validate(weights, self.sites)
@@ -103,8 +128,15 @@ class Router:
         self.sticky_cookie = sticky_cookie
         self.fall, self.rise = fall, rise
         self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout, pool=10.0)
+        # How long a request waits for a site that can take it (during a failover).
+        self.hold_s = hold_s
+        # Shorter than the sites' keep-alive (uvicorn's default, 5 s): the router drops an
+        # idle connection before the site does, so it never reuses one being closed.
+        self.keepalive_expiry = keepalive_expiry
         self.requests = 0
         self.retries = 0
+        self.held = 0
+        self._changed: asyncio.Event | None = None
         self._client: httpx.AsyncClient | None = None
         self._checks: asyncio.Task[None] | None = None
 
@@ -118,16 +150,28 @@ class Router:
             secrets.admin_token.get_secret_value(),
             health_interval=topology.traffic.health_interval,
             sticky_cookie=topology.traffic.sticky_cookie,
+            hold_s=topology.traffic.hold_s,
         )
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=128)
+        limits = httpx.Limits(
+            max_connections=512,
+            max_keepalive_connections=128,
+            keepalive_expiry=self.keepalive_expiry,
+        )
         self._client = proxy_client(timeout=self.timeout, limits=limits)
+        self._changed = asyncio.Event()
         site_list = list(self.sites.values())
         self._checks = asyncio.create_task(
-            run_checks(site_list, self.health_interval, fall=self.fall, rise=self.rise)
+            run_checks(
+                site_list,
+                self.health_interval,
+                fall=self.fall,
+                rise=self.rise,
+                on_change=self._notify,
+            )
         )
 
     async def stop(self) -> None:
@@ -149,13 +193,32 @@ class Router:
     def set_weights(self, update: dict[str, object]) -> dict[str, int]:
         self.weights = {**self.weights, **w.validate(update, self.sites)}
         log.info(json.dumps({"event": "weights_set", "weights": self.weights}))
+        self._notify()
         return dict(self.weights)
+
+    def _notify(self) -> None:
+        """Health or weights changed: wake the requests that are waiting for a site."""
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    async def _wait_for_change(self, deadline: float, pause: float) -> bool:
+        """Wait until health or weights change, ``pause`` passes, or ``deadline``; False
+        when the deadline has passed."""
+        left = deadline - time.monotonic()
+        if left <= 0 or self._changed is None:
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), min(left, pause))
+        return True
 
     def status(self) -> dict[str, Any]:
         return {
             "weights": dict(self.weights),
             "requests": self.requests,
             "retries": self.retries,
+            "held": self.held,
+            "hold_s": self.hold_s,
             "sticky_cookie": self.sticky_cookie,
             "health_interval": self.health_interval,
             "sites": {
@@ -211,17 +274,39 @@ class Router:
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target = target + b"?" + scope["query_string"]
+        # A body held in memory can be sent again; a streamed one only before its first byte.
+        resendable = not isinstance(body, _Body)
+        deadline = time.monotonic() + self.hold_s
+        pause = HOLD_PAUSE_MIN
         tried: set[str] = set()
+        held = False
+        refusal: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None
         while True:
             name = self.pick(pinned, tried)
+            if name is None and resendable:
+                name = w.fallback(self.weights, self.healthy(), tried)
             if name is None:
-                await send_json(
-                    send,
-                    503,
-                    {"error": "no_healthy_site", "message": "no healthy site with traffic weight"},
-                    [(b"retry-after", b"1")],
-                )
-                return
+                # No site can take it now: hold the request until one can (a failover).
+                if not held:
+                    held = True
+                    self.held += 1
+                if not await self._wait_for_change(deadline, pause):
+                    if refusal is not None:  # the last site's own answer says most
+                        await _send_whole(send, *refusal)
+                        return
+                    await send_json(
+                        send,
+                        503,
+                        {
+                            "error": "no_healthy_site",
+                            "message": f"no site could take the request within {self.hold_s} s",
+                        },
+                        [(b"retry-after", b"1")],
+                    )
+                    return
+                pause = min(pause * 2, HOLD_PAUSE_MAX)
+                tried.clear()
+                continue
             site = self.sites[name]
             request = self._client.build_request(
                 scope["method"],
@@ -229,7 +314,6 @@ class Router:
                 headers=upstream_headers,
                 content=body,
             )
-            replayable = not isinstance(body, _Body) or not body.started
             site.requests += 1
             site.in_flight += 1
             try:
@@ -240,10 +324,12 @@ class Router:
                 connect = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if connect:
                     site.eject(f"connect: {exc!r}"[:200])
-                    if replayable and not tried:
-                        tried.add(name)
-                        self.retries += 1
-                        continue
+                    self._notify()
+                unsent = not isinstance(body, _Body) or not body.started
+                if unsent and may_resend(exc, scope["method"]):
+                    tried.add(name)
+                    self.retries += 1
+                    continue
                 status, code = (
                     (504, "gateway_timeout")
                     if isinstance(exc, httpx.TimeoutException) and not connect
@@ -251,16 +337,12 @@ class Router:
                 )
                 await send_json(send, status, {"error": code, "message": f"{name}: {exc!r}"[:200]})
                 return
-            if (
-                _refused_by_standby(response)
-                and not isinstance(body, _Body)
-                and not tried
-                and self.pick(None, {name}) is not None
-            ):
-                # A standby refuses writes before doing anything, so the request can go to
-                # another site; this matters while a failback ramp splits traffic.
+            if resendable and _refused_before_write(response):
+                # Nothing changed on that site: try the others, or wait for a primary.
                 site.in_flight -= 1
+                refused_body = b"".join([chunk async for chunk in response.aiter_raw()])
                 await response.aclose()
+                refusal = (503, end_to_end(list(response.headers.raw)), refused_body)
                 tried.add(name)
                 self.retries += 1
                 continue
@@ -290,6 +372,13 @@ class Router:
             )
             raise
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _send_whole(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def listen_address(listen: str) -> tuple[str, int]:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -88,13 +89,16 @@ async def run_checks(
     fall: int = 2,
     rise: int = 1,
     timeout: float | None = None,
+    on_change: Callable[[], None] | None = None,
 ) -> None:
-    """Probe every site each ``interval`` seconds until cancelled."""
+    """Probe every site each ``interval`` seconds until cancelled; ``on_change`` is
+    called when a site's health flips."""
     timeout = timeout if timeout is not None else max(1.0, 3 * interval)
     async with service_client() as client:
         while True:
             started = time.monotonic()
             results = await asyncio.gather(*(probe(client, s, timeout) for s in sites))
             for site, (ok, error) in zip(sites, results, strict=True):
-                site.record(ok, error, fall, rise)
+                if site.record(ok, error, fall, rise) and on_change is not None:
+                    on_change()
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))

@@ -51,6 +51,21 @@ def resolve(
     return choose(weights, healthy, point, exclude)
 
 
+def fallback(
+    weights: Mapping[str, int], healthy: Collection[str], exclude: Collection[str]
+) -> str | None:
+    """The site for a request while every site with weight is down (a failover under way):
+    a healthy site without weight. A standby answers the reads it can (discovery, JWKS,
+    introspection, userinfo, client_credentials) and refuses writes before changing
+    anything, so a refused request can still go to the primary once there is one.
+    None when a weighted site is up, or when no site has weight (drained on purpose)."""
+    weighted = [s for s, w in weights.items() if w > 0]
+    if not weighted or any(s in healthy for s in weighted):
+        return None
+    pool = sorted(s for s in weights if s in healthy and s not in exclude)
+    return pool[0] if pool else None
+
+
 def validate(weights: Mapping[str, object], known: Collection[str]) -> dict[str, int]:
     """Check a weights update from an operator or controller; ValueError says what is wrong."""
     out: dict[str, int] = {}
