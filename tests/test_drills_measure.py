@@ -166,3 +166,27 @@ def test_rto_phases_from_the_timeline() -> None:
         "detect_to_promote_s": None,
         "promote_to_first_login_s": None,
     }
+
+
+def test_percentile_nearest_rank() -> None:
+    assert measure.percentile([], 99) is None
+    assert measure.percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert measure.percentile([float(i) for i in range(1, 101)], 99) == 99.0
+    assert measure.percentile([5.0], 99) == 5.0
+
+
+@given(logs())
+def test_latency_phases_count_every_request_once(case: tuple[list[Ack], float]) -> None:
+    acks, fault = case
+    rto = measure.rto(acks, fault)
+    phases = measure.latency_phases(acks, fault, rto)
+    assert sum(p["requests"] for p in phases.values()) == len(acks)
+    for p in phases.values():
+        if p["requests"]:
+            assert p["p50_s"] <= p["p99_s"] <= p["max_s"]
+    held = [
+        a.recv_mono - a.send_mono
+        for a in acks
+        if fault <= a.send_mono < fault + (rto if rto is not None else 1e9)
+    ]
+    assert phases["during"]["max_s"] == max(held, default=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Collection
 from typing import Any
@@ -110,6 +111,36 @@ def acknowledgers(acks: list[Ack]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["first_ack"])
 
 
+def percentile(values: list[float], pct: float) -> float | None:
+    """The nearest-rank percentile (``pct`` in 0..100) of ``values``; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def latency_phases(
+    acks: list[Ack], fault_mono: float, rto_s: float | None
+) -> dict[str, dict[str, Any]]:
+    """Latency (seconds) of the requests sent before the fault, during the outage (from
+    the fault to the first successful login after it) and after, failed ones included."""
+    end = fault_mono + (rto_s if rto_s is not None else math.inf)
+    groups: dict[str, list[float]] = {"before": [], "during": [], "after": []}
+    for a in acks:
+        phase = "before" if a.send_mono < fault_mono else "during" if a.send_mono < end else "after"
+        groups[phase].append(a.recv_mono - a.send_mono)
+    return {
+        phase: {
+            "requests": len(values),
+            "p50_s": percentile(values, 50),
+            "p99_s": percentile(values, 99),
+            "max_s": max(values, default=None),
+        }
+        for phase, values in groups.items()
+    }
+
+
 def summarize(acks: list[Ack], present: Collection[str], fault_mono: float) -> dict[str, Any]:
     """Everything a drill report states about the clients' view of the fault."""
     ok = sum(a.ok for a in acks)
@@ -117,11 +148,12 @@ def summarize(acks: list[Ack], present: Collection[str], fault_mono: float) -> d
         "requests": len(acks),
         "ok": ok,
         "failed": len(acks) - ok,
-        "rto_s": rto(acks, fault_mono),
+        "rto_s": (rto_s := rto(acks, fault_mono)),
         "first_write_after_fault_s": first_ok_after(acks, "write", fault_mono),
         "first_token_after_fault_s": first_ok_after(acks, "token", fault_mono),
         "rpo": rpo(acks, present, fault_mono),
         "errors": errors_by_kind(acks),
         "acknowledged_by": acknowledgers(acks),
         "dual_primaries": dual_primaries(acks),
+        "latency": latency_phases(acks, fault_mono, rto_s),
     }

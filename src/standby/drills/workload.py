@@ -37,7 +37,9 @@ class WorkloadConfig:
     max_requests: int = 20_000  # bound on the whole run
     pause: float = 0.01  # between one worker's requests
     error_pause: float = 0.1  # after a failed request
-    timeout: float = 2.0
+    # As long as a browser or an OIDC library waits, not less: during a failover the
+    # router holds requests (traffic.hold_s) rather than failing them.
+    timeout: float = 10.0
     write_prefix: str = "w"
 
 
