@@ -163,6 +163,7 @@ def make_cluster(
     lease_ttl: float = 2.0,
     ports: dict[str, int] | None = None,
     traffic: dict[str, Any] | None = None,
+    site_extra: dict[str, Any] | None = None,
 ) -> Cluster:
     """Write configs for site-a (primary), site-b (standby), topology and secrets.
 
@@ -180,8 +181,13 @@ def make_cluster(
         "peer_urls": [urls["site-b"]],
         "lease_ttl": lease_ttl,
     }
+    extra = site_extra or {}  # settings both sites share (e.g. replication mode)
     cfg_a = make_site_dir(
-        root, "site-a", port=pa, store_url=stores.get("site-a"), extra={"cluster": cluster_a}
+        root,
+        "site-a",
+        port=pa,
+        store_url=stores.get("site-a"),
+        extra={**extra, "cluster": cluster_a},
     )
     cfg_b = make_site_dir(
         root,
@@ -191,7 +197,8 @@ def make_cluster(
         role="standby",
         secrets_from=cfg_a.parent / "secrets.yaml",
         extra={
-            "replication": {"primary_url": urls["site-a"]},
+            **extra,
+            "replication": {**extra.get("replication", {}), "primary_url": urls["site-a"]},
             "cluster": {
                 "controller_url": ctl_url,
                 "peer_urls": [urls["site-a"]],
