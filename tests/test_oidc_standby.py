@@ -84,6 +84,8 @@ def test_standby_serves_reads_and_refuses_grants_that_write(tmp_path: Path, stor
                 assert r.status_code == 503, r.text
                 assert r.json()["error"] == "temporarily_unavailable"
                 assert r.headers["retry-after"]
+                # nothing changed: a traffic layer may hold it for the primary
+                assert r.headers["standby-refused"] == "before-write"
             revoke = sb.post(
                 "/t/acme/revoke", data={"token": tokens["refresh_token"]}, headers=w_auth
             )

@@ -167,7 +167,7 @@ def router() -> APIRouter:
             body = await run_in_threadpool(work)
         except NotWritable as exc:
             _count(site, grant, "temporarily_unavailable")
-            raise errors.temporarily_unavailable(f"needs the primary site: {exc}") from exc
+            raise errors.needs_primary(f"needs the primary site: {exc}", exc) from exc
         except ApiError as exc:
             _count(site, grant, exc.error)
             raise
@@ -216,7 +216,7 @@ def router() -> APIRouter:
         try:
             await run_in_threadpool(work)
         except NotWritable as exc:
-            raise errors.temporarily_unavailable(f"revocation needs the primary: {exc}") from exc
+            raise errors.needs_primary(f"revocation needs the primary: {exc}", exc) from exc
         return JSONResponse({}, headers=NO_STORE)
 
     @r.post("/t/{tenant}/introspect")
@@ -233,7 +233,7 @@ def router() -> APIRouter:
         try:
             body = await run_in_threadpool(work)
         except NotWritable as exc:
-            raise errors.temporarily_unavailable(f"needs the primary site: {exc}") from exc
+            raise errors.needs_primary(f"needs the primary site: {exc}", exc) from exc
         return JSONResponse(body, headers=NO_STORE)
 
     return r

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from standby.errors import ApiError
+from standby.errors import REFUSED_HEADER, ApiError
+from standby.store import NotWritable
 
 
 def oauth_error(
@@ -46,3 +47,13 @@ def invalid_token(description: str) -> ApiError:
 
 def temporarily_unavailable(description: str) -> ApiError:
     return oauth_error("temporarily_unavailable", description, 503, {"Retry-After": "1"})
+
+
+def needs_primary(description: str, exc: NotWritable) -> ApiError:
+    """503 ``temporarily_unavailable`` for a request this site could not write. Unless the
+    write committed here (strict sync), it is marked refused before anything changed, so a
+    traffic layer may hold it for the primary instead of failing it."""
+    headers = {"Retry-After": "1"}
+    if not exc.committed:
+        headers[REFUSED_HEADER] = "before-write"
+    return oauth_error("temporarily_unavailable", description, 503, headers)
