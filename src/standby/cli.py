@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from standby.commands.common import ConfigOpt, JsonOpt, load_config
 from standby.output import emit, fail
-from standby.settings import ConfigError, SiteSettings, load_secrets, load_settings, write_site
+from standby.settings import ConfigError, SiteSettings, load_secrets
 from standby.store import Store
 
 app = typer.Typer(
@@ -29,44 +28,6 @@ def open_store(config: Path) -> tuple[SiteSettings, Store]:
     store = Store(settings.store.url, settings.site)
     store.create(role=settings.role)
     return settings, store
-
-
-@app.command()
-def init(
-    site: Annotated[str, typer.Option(help="site name, e.g. site-a")],
-    dir: Annotated[Path, typer.Option("--dir", help="folder for config, secrets and store")],
-    port: Annotated[int, typer.Option(help="HTTP port")] = 8080,
-    role: Annotated[str, typer.Option(help="primary or standby")] = "primary",
-    store_url: Annotated[str | None, typer.Option(help="store URL (default: SQLite file)")] = None,
-    primary_url: Annotated[str | None, typer.Option(help="standby only: the primary's URL")] = None,
-    secrets_from: Annotated[
-        Path | None,
-        typer.Option(help="copy this secrets file (a standby shares its primary's secrets)"),
-    ] = None,
-) -> None:
-    """Write a site config and a secrets file (mode 0600), and create the store."""
-    from standby.store import Store
-
-    overrides: dict[str, object] = {"http": {"port": port}, "role": role}
-    if store_url:
-        overrides["store"] = {"url": store_url}
-    if primary_url:
-        overrides["replication"] = {"primary_url": primary_url}
-    try:
-        config_path, secrets_path = write_site(dir, site, overrides, secrets_from)
-        settings = load_settings(config_path)
-    except ConfigError as exc:
-        fail(str(exc), 2)
-        return
-    store = Store(settings.store.url, settings.site)
-    store.create(role=settings.role)
-    store.close()
-    emit(
-        {"config": str(config_path), "secrets": str(secrets_path)},
-        False,
-        f"wrote {config_path} and {secrets_path} (mode 0600); store ready.\n"
-        f"next: standby serve --config {config_path}",
-    )
 
 
 @app.command()
@@ -118,9 +79,19 @@ def verify_log(config: ConfigOpt, json_out: JsonOpt = False) -> None:
 
 def _register_commands() -> None:
     """Attach each part's command group (one module per part under standby.commands)."""
-    from standby.commands import backup, cluster, demo, identity, keys, replication, router
+    from standby.commands import (
+        backup,
+        cluster,
+        cluster_init,
+        demo,
+        identity,
+        init,
+        keys,
+        replication,
+        router,
+    )
 
-    for part in (identity, keys, backup, replication, cluster, router, demo):
+    for part in (init, identity, keys, backup, replication, cluster, cluster_init, router, demo):
         part.register(app)
 
 

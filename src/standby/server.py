@@ -48,6 +48,8 @@ class Site:
         self.write_guards: list[Callable[[], None]] = []
         # Readiness checks parts add: name -> callable returning None if fine, else why not.
         self.readiness: dict[str, Callable[[], str | None]] = {}
+        # Things an operator should fix that do not stop this site serving: name -> why.
+        self.warnings: dict[str, str] = {}
         # Shared objects other parts hang on the site (keyring, replication state, ...).
         self.parts: dict[str, Any] = {}
         self.metrics.gauge_callback(
@@ -172,7 +174,15 @@ def create_app(site: Site) -> FastAPI:
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return {"status": "alive", "site": site.name, "role": site.role, "epoch": site.epoch}
+        return {
+            "status": "alive",
+            "site": site.name,
+            "role": site.role,
+            "epoch": site.epoch,
+            # Public facts (discovery names the issuer too); a new standby's `init` asks.
+            "public_url": site.settings.http.public_url,
+            "issuer_base": site.settings.base_url(),
+        }
 
     @app.get("/readyz")
     def readyz() -> JSONResponse:
@@ -196,6 +206,7 @@ def create_app(site: Site) -> FastAPI:
             "role": site.role,
             "epoch": site.epoch,
             "problems": problems,
+            "warnings": site.warnings,
         }
         return JSONResponse(body, status_code=200 if not problems else 503)
 

@@ -12,9 +12,18 @@ import secrets as pysecrets
 import stat
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "STANDBY_"
 SECRET_NAMES = ("admin_token", "kek", "replication_secret", "backup_key")
@@ -53,10 +62,43 @@ class StoreSettings(_Section):
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    # Public base URL used for issuers and redirects; defaults to http://host:port.
+    # The deployment's public URL (what clients reach, e.g. the router): the issuer base
+    # of every site, so tokens keep verifying whichever site serves. None: this site's
+    # own http://host:port, which changes on failover (a warning says so).
+    public_url: str | None = None
+    # The earlier name of public_url, still read; a config may set one or the other.
     base_url: str | None = None
     cookie_secure: bool = False
     max_body_bytes: int = Field(default=65536, ge=1024)
+
+    @field_validator("public_url", "base_url")
+    @classmethod
+    def _absolute_url(cls, v: str | None) -> str | None:
+        return None if v is None else check_public_url(v)
+
+    @model_validator(mode="after")
+    def _one_public_url(self) -> HttpSettings:
+        if self.base_url and self.public_url and self.base_url != self.public_url:
+            raise ValueError(
+                f"http.base_url {self.base_url!r} and http.public_url {self.public_url!r} "
+                "differ; base_url is the old name of public_url: keep only public_url"
+            )
+        self.public_url = self.public_url or self.base_url
+        self.base_url = None
+        return self
+
+
+def check_public_url(url: str) -> str:
+    """An absolute http(s) URL without query or fragment, trailing slash removed."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{url!r} is not an absolute http(s) URL; give the URL clients use, "
+            "e.g. https://id.example.com or http://127.0.0.1:8000"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(f"{url!r} has a query or fragment; give only scheme, host and path")
+    return url.strip().rstrip("/")
 
 
 class SessionSettings(_Section):
@@ -147,8 +189,13 @@ class SiteSettings(_Section):
     cluster: ClusterSettings = ClusterSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    def own_url(self) -> str:
+        """Where this site itself answers (for the CLI and tests on this machine)."""
+        return f"http://{self.http.host}:{self.http.port}"
+
     def base_url(self) -> str:
-        return self.http.base_url or f"http://{self.http.host}:{self.http.port}"
+        """The issuer base: the deployment's public URL, else this site's own URL."""
+        return self.http.public_url or self.own_url()
 
 
 class Secrets(BaseModel):
@@ -252,11 +299,12 @@ def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` laid on ``base``, mapping by mapping (neither is changed)."""
     merged = dict(base)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(merged.get(k), dict):
-            merged[k] = _merge(merged[k], v)
+            merged[k] = deep_merge(merged[k], v)
         else:
             merged[k] = v
     return merged
@@ -285,7 +333,7 @@ def load_settings(path: str | Path, env: dict[str, str] | None = None) -> SiteSe
                 "secrets file (secrets_file:) or the environment variable "
                 f"STANDBY_{name.upper()}"
             )
-    data = _merge(data, _env_overrides(env))
+    data = deep_merge(data, _env_overrides(env))
     try:
         settings = SiteSettings.model_validate(data)
     except ValidationError as exc:
@@ -328,6 +376,26 @@ def load_secrets(settings: SiteSettings, env: dict[str, str] | None = None) -> S
         raise ConfigError(_format_errors("secrets", exc)) from None
 
 
+def site_config(
+    site: str, overrides: dict[str, Any] | None = None, source: str = "config"
+) -> dict[str, Any]:
+    """A new site's config (what `standby init` writes), checked; ConfigError if invalid."""
+    config: dict[str, Any] = {
+        "site": site,
+        "role": "primary",
+        "secrets_file": "secrets.yaml",
+        "store": {"url": f"sqlite:///{site}.db"},
+        "http": {"host": "127.0.0.1", "port": 8080},
+        "backup": {"backend": "local", "directory": "backups"},
+    }
+    config = deep_merge(config, overrides or {})
+    try:
+        SiteSettings.model_validate(config)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(source, exc)) from None
+    return config
+
+
 def write_site(
     directory: Path,
     site: str,
@@ -339,23 +407,14 @@ def write_site(
     ``secrets_from`` copies another site's secrets file: the sites of one cluster share
     the key-encryption key (so a promoted standby can use the replicated signing keys),
     the replication secret and the backup key."""
-    directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "standby.yaml"
     secrets_path = directory / "secrets.yaml"
     if config_path.exists():
         raise ConfigError(f"{config_path}: already exists; choose another --dir or remove it")
-    config: dict[str, Any] = {
-        "site": site,
-        "role": "primary",
-        "secrets_file": "secrets.yaml",
-        "store": {"url": f"sqlite:///{site}.db"},
-        "http": {"host": "127.0.0.1", "port": 8080},
-        "backup": {"backend": "local", "directory": "backups"},
-    }
-    config = _merge(config, overrides or {})
-    SiteSettings.model_validate(config)
+    config = site_config(site, overrides, str(config_path))
+    values = new_secrets() if secrets_from is None else _read_yaml(secrets_from)
+    directory.mkdir(parents=True, exist_ok=True)
     if not secrets_path.exists():
-        values = new_secrets() if secrets_from is None else _read_yaml(secrets_from)
         fd = os.open(secrets_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             yaml.safe_dump(values, fh)

@@ -167,6 +167,8 @@ def make_cluster(
 ) -> Cluster:
     """Write configs for site-a (primary), site-b (standby), topology and secrets.
 
+    Both sites' public URL (their issuer base) is the router's listen URL unless
+    ``site_extra`` says otherwise: relying parties see one issuer whichever site serves.
     ``lease_ttl`` defaults to 2 s here (1 s in production defaults) so a machine
     loaded by a parallel test run does not lapse a lease during start-up work; the
     tests about default timing pass 1.0."""
@@ -181,7 +183,8 @@ def make_cluster(
         "peer_urls": [urls["site-b"]],
         "lease_ttl": lease_ttl,
     }
-    extra = site_extra or {}  # settings both sites share (e.g. replication mode)
+    extra = dict(site_extra or {})  # settings both sites share (e.g. replication mode)
+    extra["http"] = {"public_url": f"http://127.0.0.1:{pr}", **extra.get("http", {})}
     cfg_a = make_site_dir(
         root,
         "site-a",

@@ -84,7 +84,7 @@ class SiteProcess(ManagedProcess):
     def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
         self.config = config
         settings = load_settings(config, env={})
-        self.url = settings.base_url()
+        self.url = settings.own_url()
         self.name = settings.site
         self.log_path = config.parent / "serve.log"
         self.env = env

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from standby.cluster import decision as d
+from standby.cluster import issuers
 from standby.cluster.dcs import Dcs, DcsError, Leader
 from standby.cluster.detector import Detector
 from standby.cluster.events import EventLog
@@ -645,6 +646,7 @@ class Controller:
             "busy": self.busy,
             "ramp": self.ramp,
             "events": self.events.last(20),
+            "issuers": issuers.summarize(self.health.values()),
         }
 
 

@@ -24,6 +24,9 @@ class SiteHealth:
     lag_seconds: float | None = None
     fenced: bool | None = None
     problems: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, str] = field(default_factory=dict)
+    public_url: str | None = None  # http.public_url as the site reports it (None: unset)
+    issuer_base: str | None = None  # what its issuers start with
     error: str | None = None
     status: dict[str, Any] | None = None  # the raw /replication/status, when answered
 
@@ -40,6 +43,9 @@ class SiteHealth:
             "lag_seconds": self.lag_seconds,
             "fenced": self.fenced,
             "problems": self.problems,
+            "warnings": self.warnings,
+            "public_url": self.public_url,
+            "issuer_base": self.issuer_base,
             "error": self.error,
         }
 
@@ -57,6 +63,10 @@ async def _get_json(
 
 def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 async def check_site(
@@ -96,5 +106,8 @@ async def check_site(
         lag_seconds=lag.get("seconds") if isinstance(lag.get("seconds"), int | float) else None,
         fenced=bool(status.get("fenced")) if status else None,
         problems=dict(ready_body.get("problems") or {}),
+        warnings=dict(ready_body.get("warnings") or {}),
+        public_url=_str((status or {}).get("public_url")),
+        issuer_base=_str((status or {}).get("issuer_base")),
         status=status,
     )

@@ -1,5 +1,7 @@
 """The topology file: which sites exist, where, and how the controller and traffic run.
 
+Documented for users in docs/topology.md; `standby cluster init` writes one.
+
 Example::
 
     cluster: demo
@@ -98,6 +100,9 @@ class Topology(_Model):
         raise KeyError(name)
 
 
+SITE_ONLY_SECRETS = {"kek", "backup_key", "backup_keys_old", "s3_access_key", "s3_secret_key"}
+
+
 class ClusterSecrets(_Model):
     replication_secret: SecretStr
     admin_token: SecretStr
@@ -131,9 +136,22 @@ def load_topology(path: str | Path) -> tuple[Topology, ClusterSecrets]:
     if not secrets_path.is_absolute():
         secrets_path = base / secrets_path
     try:
-        secrets = ClusterSecrets.model_validate(yaml.safe_load(secrets_path.read_text()) or {})
+        raw = yaml.safe_load(secrets_path.read_text()) or {}
     except FileNotFoundError:
         raise ConfigError(f"{secrets_path}: cluster secrets file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{secrets_path}: not valid YAML: {exc}") from None
+    site_only = sorted(set(raw) & SITE_ONLY_SECRETS) if isinstance(raw, dict) else []
+    if site_only:
+        # The controller and router need two secrets; they are not given the KEK.
+        raise ConfigError(
+            f"{secrets_path}: holds {', '.join(site_only)}, so it is a site's secrets file; "
+            "the controller and router read a cluster secrets file with only "
+            "replication_secret and admin_token (mode 0600): `standby cluster init` writes "
+            "one, or copy those two lines from the site's file into a new one"
+        )
+    try:
+        secrets = ClusterSecrets.model_validate(raw)
     except ValidationError as exc:
         msgs = [f"{secrets_path}: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
         raise ConfigError("\n".join(msgs)) from None

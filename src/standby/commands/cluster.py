@@ -131,20 +131,56 @@ def status(topology: TopologyOpt, json_out: JsonOpt = False) -> None:
     if json_out:
         emit(data, True)
         return
-    lease = data.get("lease") or {}
     emit(
         data,
         False,
         f"cluster {data['cluster']}: primary [bold]{data['primary']}[/] on epoch "
-        f"{data['epoch']} ({data['mode']}); lease {lease.get('holder')} expires in "
-        f"{lease.get('expires_in')} s",
+    emit(data, False, _issuer_line(data.get("issuers") or {}))
+        f"{data['epoch']} ({data['mode']}); {_lease_line(data.get('lease') or {})}",
     )
     weights = data.get("traffic") or {}
+    for s in data["sites"]:
+        for kind, colour, found in (
+            ("not ready", "red", "problems"),
+            ("warning", "yellow", "warnings"),
+        ):
+            for check, why in (s.get(found) or {}).items():
+                emit(data, False, f"[{colour}]{s['name']} {kind}[/] ({check}): {why}")
     rows = [{**s, "weight": weights.get(s["name"])} for s in data["sites"]]
     table(rows, ["name", "role", "epoch", "ready", "down", "lag_records", "lag_seconds", "weight"])
     for key in ("failover", "awaiting_approval", "busy", "ramp"):
         if data.get(key):
             emit(data, False, f"{key}: {data[key]}")
+def _lease_line(lease: dict[str, Any]) -> str:
+    expires = lease.get("expires_in")
+    if isinstance(expires, int | float) and expires < 0:
+        holder = lease.get("holder")
+        return (
+            f"[red]lease of {holder} lapsed {-expires} s ago[/] (is {holder} running, "
+            "and does its config name this controller in cluster.controller_url? "
+            "`standby cluster init` writes it)"
+        )
+    return f"lease {lease.get('holder')} expires in {expires} s"
+
+
+def _issuer_line(info: dict[str, Any]) -> str:
+    if not info.get("sites"):
+        return "issuer: no site has reported one yet"
+    if not info.get("same"):
+        each = ", ".join(f"{n} {b}" for n, b in sorted(info["sites"].items()))
+        return (
+            f"[red]issuers differ[/]: {each}; relying parties reject tokens after a "
+            "failover: set the same http.public_url on every site"
+        )
+    line = f"issuer: {info['issuer_base']}/t/<tenant> on every site"
+    if info.get("public_url_unset"):
+        line += (
+            f" [yellow](http.public_url unset on {', '.join(info['public_url_unset'])}: "
+            "the issuer is a site's own address)[/]"
+        )
+    return line
+
+
 
 
 def events(topology: TopologyOpt, json_out: JsonOpt = False) -> None:

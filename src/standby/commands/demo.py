@@ -109,6 +109,16 @@ def _human(report: dict[str, Any], paths: dict[str, str]) -> None:
             ),
         },
     )
+    iss = report.get("issuer") or {}
+    if iss:
+        rows.append(
+            {
+                "measure": "issuer (discovery via the router: before / after failover, failback)",
+                "value": f"{iss.get('before_failover')} (unchanged)"
+                if iss.get("same")
+                else f"[red]changed[/]: {iss}",
+            }
+        )
     table(rows, ["measure", "value"], title=f"standby demo: {report['drill']}")
     errors = [
         {"operation": op, "error": k, "count": n}

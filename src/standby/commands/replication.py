@@ -39,7 +39,7 @@ def _auth(secret: str) -> dict[str, str]:
 def status(config: ConfigOpt, json_out: JsonOpt = False) -> None:
     """Role, epoch, head, applied LSN, lag (records, bytes, seconds), standbys, fencing."""
     settings, secret = _site(config)
-    url = settings.base_url()
+    url = settings.own_url()  # this site itself, not the public URL in front of it
     try:
         resp = httpx.get(f"{url}/replication/status", headers=_auth(secret), timeout=5.0)
     except httpx.HTTPError as exc:

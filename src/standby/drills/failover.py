@@ -119,6 +119,18 @@ class Drill:
         resp.raise_for_status()
         return bool(resp.json()["sites"][name]["healthy"])
 
+    async def discovered_issuer(self) -> str:
+        """The issuer a relying party finds through the router (OIDC discovery)."""
+
+        async def issuer() -> str | None:
+            resp = await self.http.get(
+                f"{self.c.router_url}/t/{TENANT}/.well-known/openid-configuration"
+            )
+            return str(resp.json()["issuer"]) if resp.status_code == 200 else None
+
+        found: str = await wait_until(issuer, SETUP_TIMEOUT, "discovery through the router")
+        return found
+
     async def standby_caught_up(self, primary: str, standby: str) -> bool:
         p, s = await asyncio.gather(
             self.replication_status(primary), self.replication_status(standby)
@@ -233,6 +245,7 @@ class Drill:
             SETUP_TIMEOUT,
             f"the router to find {c.primary} ready (GET /readyz)",
         )
+        issuers = {"before_failover": await self.discovered_issuer()}
         load = Workload(config)
         grant_note = await load.prepare_tokens()
         self.milestone("workload_started", concurrency=concurrency, token_requests=load.grant_mode)
@@ -262,6 +275,7 @@ class Drill:
         finally:
             stop.set()
             await running
+        issuers["after_failover"] = await self.discovered_issuer()
         failover_acks = list(load.acks)
         present = await self.usernames(c.standby)
         measured = measure.summarize(failover_acks, present, fault_mono)
@@ -270,8 +284,14 @@ class Drill:
         )
 
         failback = await self.fail_back(load, fault_mono)
+        issuers["after_failback"] = await self.discovered_issuer()
         events = await self.controller_events()
         return {
+            "issuer": {
+                "public_url": c.router_url,
+                **issuers,
+                "same": len(set(issuers.values())) == 1,
+            },
             "measured": measured,
             "failback": failback,
             "fault": {"kind": "kill -9", "site": c.primary, "at": fault_wall},

@@ -36,6 +36,8 @@ def history_line(report: dict[str, Any]) -> dict[str, Any]:
         "requests": m.get("requests"),
         "failed": m.get("failed"),
         "dual_primaries": len(m.get("dual_primaries") or []),
+        "issuer": (report.get("issuer") or {}).get("before_failover"),
+        "issuer_unchanged": (report.get("issuer") or {}).get("same"),
     }
 
 
@@ -65,6 +67,17 @@ def render_html(report: dict[str, Any]) -> str:
         ("requests / failed", f"{m.get('requests')} / {m.get('failed')}"),
         ("writes acknowledged by two primaries at once", len(m.get("dual_primaries") or [])),
     ]
+    iss = report.get("issuer")
+    if iss:
+        headline += [
+            ("public URL (the router; every site's issuer base)", iss.get("public_url")),
+            ("issuer in discovery before the fault", iss.get("before_failover")),
+            (
+                "... after failover / after failback",
+                f"{iss.get('after_failover')} / {iss.get('after_failback')}",
+            ),
+            ("issuer unchanged", iss.get("same")),
+        ]
     fb = report.get("failback")
     if fb:
         headline += [

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def mount(app: FastAPI, site: Site) -> None:
-    from standby.replication import applier, control, fencing, routes, stream
+    from standby.replication import applier, control, fencing, issuer_match, routes, stream
     from standby.replication.state import state_of
     from standby.replication.status import ReplicationCollector
     from standby.replication.sync import SyncGate, standby_attached
@@ -41,6 +41,7 @@ def mount(app: FastAPI, site: Site) -> None:
     site.write_guards.append(lambda: fencing.guard(site))
     site.write_guards.append(state.gate.guard)
     site.metrics.registry.register(ReplicationCollector(site))
+    site.readiness["issuer"] = lambda: issuer_match.mismatch(site)
     site.background.append(applier.run)
 
     add = app.add_api_route

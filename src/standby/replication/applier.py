@@ -17,7 +17,7 @@ import time
 import httpx
 
 from standby.httpclient import service_client
-from standby.replication import catchup, epochs
+from standby.replication import catchup, epochs, issuer_match
 from standby.replication.catchup import CatchupError
 from standby.replication.client import PeerError, error_of, headers, primary_url
 from standby.replication.framing import Heartbeat, StreamError, decode
@@ -147,6 +147,7 @@ async def follow_once(site: Site, client: httpx.AsyncClient, url: str) -> None:
         tl = await client.get(f"{url}/replication/timeline", headers=headers(site))
         if tl.status_code == 200:
             await asyncio.to_thread(adopt_timeline, site.store, tl.json()["timeline"])
+        await issuer_match.learn(site, client, url)
         progress.connected, progress.last_error = True, None
         _event("stream_connected", site=site.name, primary=url, after=after)
         acker = Acker(site, client, url)

@@ -46,6 +46,9 @@ class FollowerProgress:
     last_error: str | None = None
     applied_records: int = 0
     rejected_batches: int = 0
+    # What the primary said at the last connect (issuer_match compares them with ours).
+    primary_public_url: str | None = None
+    primary_issuer_base: str | None = None
 
 
 @dataclass

@@ -91,6 +91,9 @@ def report(site: Site) -> dict[str, Any]:
         "fenced": fenced_reason(site),
         "tenants": site.settings.replication.tenants,
         "timeline": site.store.timeline(),
+        "public_url": site.settings.http.public_url,
+        "issuer_base": site.settings.base_url(),
+        "primary_issuer_base": f.primary_issuer_base if site.role == "standby" else None,
     }
 
 

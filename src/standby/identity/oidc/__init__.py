@@ -1,4 +1,4 @@
-"""OpenID Connect / OAuth 2 provider, per tenant, at issuer ``{base_url}/t/{tenant}``.
+"""OpenID Connect / OAuth 2 provider, per tenant, at issuer ``{http.public_url}/t/{tenant}``.
 
 What a standby site does: it serves discovery, JWKS, introspection, userinfo and the
 client_credentials grant (access tokens are signed JWTs and need no store write; the
@@ -9,6 +9,8 @@ answer 503 ``temporarily_unavailable`` with Retry-After on a standby.
 
 from __future__ import annotations
 
+import json
+import logging
 import secrets
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from standby.server import Site
+
+log = logging.getLogger("standby.oidc")
 
 
 def selftest(site: Site) -> str | None:
@@ -52,7 +56,7 @@ def selftest(site: Site) -> str | None:
 
 def mount(app: FastAPI, site: Site) -> None:
     """Add the OIDC routes, the signing-key schedule and the token readiness check."""
-    from standby.identity.oidc import authorize, cleanup, endpoints, logout
+    from standby.identity.oidc import authorize, cleanup, endpoints, issuer, logout
 
     endpoints.register_metrics(site)
     app.include_router(endpoints.router())
@@ -61,3 +65,7 @@ def mount(app: FastAPI, site: Site) -> None:
     site.background.append(keys.key_schedule)
     site.background.append(cleanup.cleanup_schedule)
     site.readiness["tokens"] = lambda: selftest(site)
+    unset = issuer.no_public_url(site)
+    if unset:
+        site.warnings["public_url"] = unset
+        log.warning(json.dumps({"event": "public_url_unset", "site": site.name, "why": unset}))

@@ -21,6 +21,18 @@ def issuer(site: Site, tenant: str) -> str:
     return f"{site.settings.base_url().rstrip('/')}/t/{tenant}"
 
 
+def no_public_url(site: Site) -> str | None:
+    """Why issuers are at risk when ``http.public_url`` is unset (None when it is set)."""
+    if site.settings.http.public_url:
+        return None
+    return (
+        "http.public_url is not set: issuers are this site's own address "
+        f"{site.settings.own_url()}/t/<tenant>, so they change when another site serves and "
+        "relying parties then reject the tokens; set the same http.public_url (the URL "
+        "clients use, e.g. the router's) on every site"
+    )
+
+
 def endpoints(site: Site, tenant: str) -> dict[str, str]:
     base = issuer(site, tenant)
     return {
