@@ -8,6 +8,8 @@ command -v haproxy >/dev/null || need_apt+=(haproxy)
 command -v etcd >/dev/null || need_apt+=(etcd-server)
 command -v zstd >/dev/null || need_apt+=(zstd)
 command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
+# the browser tests drive Debian's Chromium through Playwright (no downloaded browser)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
