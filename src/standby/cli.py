@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from standby.commands.common import ConfigOpt, JsonOpt, load_config
+from standby.commands.group import Commands
 from standby.output import emit, fail
 from standby.settings import ConfigError, SiteSettings, load_secrets
 from standby.store import Store
@@ -16,6 +17,7 @@ app = typer.Typer(
     help="Standby: an identity provider built for disaster recovery.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=Commands,
 )
 
 
@@ -33,25 +35,20 @@ def open_store(config: Path) -> tuple[SiteSettings, Store]:
 @app.command()
 def serve(config: ConfigOpt) -> None:
     """Run the site's HTTP service."""
-    import uvicorn
-
+    from standby import listen
     from standby.server import build_site
 
     settings = load(config)
     try:
         secrets = load_secrets(settings)
-    except ConfigError as exc:
+        # The port first: a busy one must stop us before the store or keys are touched.
+        sock = listen.bind(settings.http.host, settings.http.port, f"http.port in {config}")
+    except (ConfigError, listen.ListenError) as exc:
         fail(str(exc), 2)
         return
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     _, api = build_site(settings, secrets)
-    uvicorn.run(
-        api,
-        host=settings.http.host,
-        port=settings.http.port,
-        log_level=settings.log_level,
-        access_log=False,
-    )
+    listen.serve(api, sock, log_level=settings.log_level, access_log=False)
 
 
 @app.command("verify-log")

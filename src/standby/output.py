@@ -22,16 +22,29 @@ def emit(data: Any, as_json: bool, human: str | None = None) -> None:
         console.print_json(json.dumps(data, default=str))
 
 
-def table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
+def table(
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    title: str | None = None,
+    whole: tuple[str, ...] = (),
+) -> None:
+    """Rows as a table; the ``whole`` columns (ids a person types or copies) are never cut
+    or wrapped: the other columns give up the room."""
+    cells = [["" if r.get(c) is None else str(r.get(c)) for c in columns] for r in rows]
     t = Table(title=title)
-    for c in columns:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
+    for i, c in enumerate(columns):
+        if c in whole:
+            widest = max([len(c), *(len(row[i]) for row in cells)])
+            t.add_column(c, no_wrap=True, min_width=widest)
+        else:
+            t.add_column(c)
+    for row in cells:
+        t.add_row(*row)
     console.print(t)
 
 
 def fail(message: str, code: int = 1) -> None:
     """Print an error for a person and exit non-zero."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    # One line whatever the terminal's width, so it can be read and grepped as one.
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise SystemExit(code)

@@ -28,6 +28,7 @@ def restore(
 ) -> dict[str, Any]:
     """Restore into the store at ``url``; return a report of the exact point reached."""
     started = time.monotonic()
+    target_store.check(url)  # a bad target fails now, not after loading every object
     p = plan(backups.catalog.sets(strict=False), backups.catalog.segments(), target)
     loaded = load(backups, p, target, tenant, progress)
     target_store.write(url, loaded, site=backups.settings.site, force=force, progress=progress)

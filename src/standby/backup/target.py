@@ -16,12 +16,20 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Table, create_engine, event, insert, inspect, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from standby.backup.errors import BackupError, TargetNotEmpty
 from standby.backup.load import Loaded
 from standby.backup.snapshot import SNAPSHOT_TABLES, gc_paused
-from standby.store.engine import describe, is_postgres, make_engine, normalize_url
+from standby.store.engine import (
+    check_url,
+    db_error_line,
+    describe,
+    is_postgres,
+    make_engine,
+    normalize_url,
+)
 from standby.store.migrate import MIGRATIONS
 from standby.store.schema import change_log, metadata, store_meta, timeline_history
 from standby.store.store import apply_row, now_us
@@ -47,6 +55,33 @@ def _sqlite_has_tables(path: Path) -> bool:
         conn.close()
 
 
+def check(url: str) -> None:
+    """Refuse, before any backup is read, a target that cannot be written: a URL that is
+    not a store URL, a SQLite file whose folder does not exist (a typo must not create
+    folders), a PostgreSQL server that does not answer."""
+    try:
+        url = normalize_url(check_url(url))
+    except ValueError as exc:
+        raise BackupError(f"restore target: {exc}") from None
+    if is_postgres(url):
+        engine = make_engine(url)
+        try:
+            with engine.connect():
+                pass
+        except DBAPIError as exc:
+            raise BackupError(
+                f"cannot reach restore target {describe(url)}: {db_error_line(exc)}"
+            ) from None
+        finally:
+            engine.dispose()
+        return
+    folder = sqlite_path(url).parent
+    if not folder.is_dir():
+        raise BackupError(
+            f"restore target {describe(url)}: folder {folder} does not exist; create it first"
+        )
+
+
 def write(
     url: str,
     loaded: Loaded,
@@ -55,13 +90,12 @@ def write(
     force: bool = False,
     progress: Progress | None = None,
 ) -> None:
+    check(url)
     url = normalize_url(url)
     if is_postgres(url):
         _write_postgres(url, loaded, site, force, progress)
-    elif url.startswith("sqlite:///"):
-        _write_sqlite(sqlite_path(url), loaded, site, force, progress)
     else:
-        raise BackupError(f"unsupported restore target {describe(url)}; use sqlite or postgresql")
+        _write_sqlite(sqlite_path(url), loaded, site, force, progress)
 
 
 def _refuse(where: str) -> TargetNotEmpty:
@@ -76,7 +110,6 @@ def _write_sqlite(
 ) -> None:
     if _sqlite_has_tables(path) and not force:
         raise _refuse(str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.restoring-{secrets.token_hex(4)}")
     # The temp file is invisible until renamed, so it needs no journal while loading;
     # it is fsynced before the rename (the store's engine turns WAL on at next open).

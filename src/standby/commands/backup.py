@@ -195,6 +195,7 @@ def list_sets(config: ConfigOpt, json_out: JsonOpt = False) -> None:
         ],
         ["set", "taken", "lsn", "bytes", "verified"],
         title=f"backups in {backups.storage.description}",
+        whole=("set",),
     )
     seg = data["segments"]
     emit(
@@ -216,6 +217,8 @@ def verify(
     """Restore into a scratch store and check it; exit 1 if any check fails."""
     from standby.backup.verify import verify_set
 
+    if latest + all_sets + (set_id is not None) > 1:
+        fail("give one of --latest, --all or --set ID, not several", 2)
     backups = _open(config)
     with _errors():
         if all_sets:
@@ -334,6 +337,9 @@ def restore(
     emit(report, json_out, human)
 
 
+OPS = ("insert", "update", "delete")
+
+
 def log_find(
     config: ConfigOpt,
     entity: Annotated[str | None, typer.Option(help="table, e.g. users")] = None,
@@ -348,7 +354,13 @@ def log_find(
 ) -> None:
     """Find change-log records (e.g. the first of a mass delete) to restore just before."""
     from standby.backup import logfind
+    from standby.store.schema import REPLICATED_TABLES
 
+    # A typo would otherwise look like "no matching records", which is an answer.
+    if entity is not None and entity not in REPLICATED_TABLES:
+        fail(f"unknown entity {entity!r}; known: {', '.join(sorted(REPLICATED_TABLES))}", 2)
+    if op is not None and op not in OPS:
+        fail(f"unknown op {op!r}; use one of {', '.join(OPS)}", 2)
     since_us = None if since is None else _parse_time(since)
     settings, secrets = _load(config)
     with _errors():

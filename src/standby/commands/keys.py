@@ -69,6 +69,7 @@ def list_(config: ConfigOpt, json_out: JsonOpt = False) -> None:
         ],
         ["kid", "alg", "state", "created", "activated", "retired", "removed"],
         title=f"signing keys of {site.name}",
+        whole=("kid",),
     )
 
 

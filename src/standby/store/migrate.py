@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +11,7 @@ from alembic.config import Config
 from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+log = logging.getLogger("standby.store")
 
 
 def _config(engine: Engine) -> Config:
@@ -19,7 +22,13 @@ def _config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision``; one log line if that changed anything (alembic's
+    own lines are quieted in the package's __init__)."""
+    before = current(engine)
     command.upgrade(_config(engine), revision)
+    after = current(engine)
+    if after != before:
+        log.info(json.dumps({"event": "store_migrated", "from": before, "to": after}))
 
 
 def current(engine: Engine) -> str | None:

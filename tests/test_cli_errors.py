@@ -1,0 +1,158 @@
+"""Bad input to the CLI as a new user types it: a URL without a scheme, a database that
+does not answer, a folder that does not exist, options that contradict each other, a
+name with a typo, a busy port. Each is one line on standard error and a non-zero exit,
+never a traceback, and nothing is created or changed on the way."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from standby.cli import app
+from standby.store import Store
+from standby.store.schema import REPLICATED_TABLES
+from tests.support.cli import Ran, run
+from tests.support.sites import load_site, make_site_dir
+
+# A loopback port nothing listens on (port 1 needs root to bind).
+UNREACHABLE_PG = "postgresql://someone@127.0.0.1:1/nothing"
+
+
+def one_line_error(r: Ran, *words: str) -> str:
+    assert r.code != 0, r
+    assert "Traceback" not in r.err, r.err
+    assert len(r.error_lines) == 1, r.err
+    line = r.error_lines[0]
+    assert line.startswith("error: "), line
+    for w in words:
+        assert w in line, (w, line)
+    return line
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """A SQLite site with one backup set, so a restore has something to restore."""
+    cfg = make_site_dir(tmp_path, "site-a", extra={"backup": {"directory": "backups"}})
+    made = run("backup", "create", "-c", str(cfg))
+    assert made.code == 0, made
+    return cfg
+
+
+def test_restore_target_url_without_scheme(config: Path, tmp_path: Path) -> None:
+    r = run("restore", "-c", str(config), "--target-url", "restored.db")
+    one_line_error(r, "no scheme", "sqlite:///")
+    assert not Path("restored.db").exists()
+
+
+def test_restore_to_unreachable_postgresql(config: Path) -> None:
+    r = run("restore", "-c", str(config), "--target-url", UNREACHABLE_PG)
+    one_line_error(r, "cannot reach restore target", "127.0.0.1", "refused")
+
+
+def test_restore_refuses_a_folder_that_does_not_exist(config: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such"
+    r = run("restore", "-c", str(config), "--target-url", f"sqlite:///{missing}/x.db")
+    one_line_error(r, "does not exist")
+    assert not (tmp_path / "no").exists()  # no folder made on the way
+
+
+def test_unreachable_store_in_the_config_is_one_line_for_every_command(tmp_path: Path) -> None:
+    cfg = make_site_dir(tmp_path, "site-a", store_url=UNREACHABLE_PG)
+    for args in (
+        ["tenant", "list"],
+        ["user", "list", "-t", "acme"],
+        ["keys", "list"],
+        ["verify-log"],
+        ["log", "find"],
+        ["client", "list", "-t", "acme"],
+        ["backup", "create"],
+    ):
+        r = run(*args, "-c", str(cfg))
+        one_line_error(r, "database", "refused")
+
+
+def test_backup_verify_takes_one_selection(config: Path) -> None:
+    for args in (["--latest", "--set", "x"], ["--all", "--set", "x"], ["--latest", "--all"]):
+        r = run("backup", "verify", "-c", str(config), *args)
+        one_line_error(r, "--latest", "--set")
+        assert r.code == 2
+
+
+def test_log_find_names_unknown_entity_and_op(config: Path) -> None:
+    r = run("log", "find", "-c", str(config), "--entity", "nosuch")
+    line = one_line_error(r, "unknown entity 'nosuch'")
+    assert all(name in line for name in REPLICATED_TABLES)
+    r = run("log", "find", "-c", str(config), "--op", "inserts")
+    one_line_error(r, "unknown op 'inserts'", "insert, update, delete")
+    found = run("log", "find", "-c", str(config), "--entity", "signing_keys", "--json")
+    assert found.code in (0, 1) and "unknown" not in found.err  # a known entity is searched
+
+
+def test_help_shows_no_value_type_on_flags() -> None:
+    """Every command's help: flags (which take no value) show no `<bool>`; an option that
+    takes a value still shows its type."""
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(cmd: object, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(root, [])
+    assert len(paths) > 20
+    for path in paths:
+        r = run(*path, "--help")
+        assert r.code == 0, (path, r)
+        assert "<bool>" not in r.out, (path, r.out)
+    assert "<path>" in run("backup", "verify", "--help").out
+
+
+def test_tables_show_ids_whole(config: Path, tmp_path: Path) -> None:
+    """On an 80-column terminal the ids a person types next are printed whole."""
+    narrow = CliRunner(env={"COLUMNS": "80"})
+    staged = run("keys", "stage", "-c", str(config), "--json")
+    assert staged.code == 0, staged
+    settings, _ = load_site(config)
+    store = Store(settings.store.url, settings.site)
+    try:
+        with store.read() as conn:
+            kids = [r.id for r in conn.execute(REPLICATED_TABLES["signing_keys"].select())]
+    finally:
+        store.close()
+    verified = run("backup", "verify", "-c", str(config))
+    assert verified.code == 0, verified
+    keys = narrow.invoke(app, ["keys", "list", "-c", str(config)])
+    assert kids and all(k in keys.stdout for k in kids), keys.stdout
+    sets = run("backup", "list", "-c", str(config), "--json")
+    listed = narrow.invoke(app, ["backup", "list", "-c", str(config)])
+    ids = [s["id"] for s in json.loads(sets.out)["sets"]]
+    assert ids and all(i in listed.stdout for i in ids), listed.stdout
+
+
+def test_serve_on_a_busy_port_says_http_port_before_touching_the_store(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = make_site_dir(tmp_path, "site-a", port=port)
+        out = subprocess.run(
+            [sys.executable, "-m", "standby.cli", "serve", "-c", str(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, out.stderr
+    assert "http.port" in lines[0] and str(port) in lines[0] and "in use" in lines[0]
+    # Nothing was started: no store created, so no signing key generated either.
+    assert not list(cfg.parent.glob("*.db")), list(cfg.parent.iterdir())
