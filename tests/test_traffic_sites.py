@@ -74,10 +74,15 @@ def test_router_process_fronts_real_sites(routed: tuple[str, str, dict[str, Site
     assert httpx.get(f"{listen}/healthz").headers["standby-site"] == "site-b"
     status = httpx.get(f"{listen}/_router/status", headers=admin).json()
     assert status["weights"] == {"site-a": 0, "site-b": 100}
-    # kill -9 the site with the traffic: the router reports it, and says why it cannot route
+    # kill -9 the site with the traffic: the healthy site without weight answers meanwhile
     sites["site-b"].kill()
-    resp = httpx.get(f"{listen}/healthz")
+    resp = httpx.get(f"{listen}/healthz", timeout=10)
+    assert resp.status_code == 200 and resp.headers["standby-site"] == "site-a"
+    # with that one drained too, the request waits traffic.hold_s, then says why it failed
+    httpx.put(f"{listen}/_router/weights", json={"site-a": 0, "site-b": 0}, headers=admin)
+    resp = httpx.get(f"{listen}/healthz", timeout=10)
     assert resp.status_code == 503 and resp.json()["error"] == "no_healthy_site"
+    assert httpx.get(f"{listen}/_router/status", headers=admin).json()["held"] >= 1
 
 
 def test_router_refuses_a_bad_topology(tmp_path: Path) -> None:
