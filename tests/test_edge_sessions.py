@@ -46,7 +46,7 @@ def _seed(cluster: Cluster, url: str) -> tuple[dict[str, str], str]:
         ids[name] = r.json()["id"]
     r = httpx.post(
         f"{url}/admin/tenants/acme/clients",
-        json={"name": "app", "redirect_uris": [REDIRECT]},
+        json={"name": "app", "redirect_uris": [REDIRECT], "first_party": True},
         headers=admin,
     )
     assert r.status_code == 201, r.text

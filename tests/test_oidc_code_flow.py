@@ -16,13 +16,17 @@ from standby.identity import keys
 from tests.support.identity import PASSWORD, IdSite, identity_site
 from tests.support.oidc import (
     REDIRECT,
+    authorize,
     basic,
+    exchange,
     issuer,
+    login_for_code,
     make_client,
     parse_form,
     pkce,
     pyjwt_claims,
     query_of,
+    submit,
 )
 
 LOGOUT_TO = "https://app.example/bye"
@@ -39,49 +43,13 @@ def ids(tmp_path: Path, store_url: str) -> Iterator[IdSite]:
 
 
 def web_client(ids: IdSite, **extra: Any) -> dict[str, Any]:
+    """A first-party web app (no consent page, refresh tokens) unless ``extra`` says not."""
     return make_client(
         ids,
         grant_types=["authorization_code", "refresh_token"],
         post_logout_redirect_uris=[LOGOUT_TO],
-        **extra,
+        **{"first_party": True, **extra},
     )
-
-
-def authorize(ids: IdSite, client_id: str, **params: str) -> Any:
-    q = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": REDIRECT,
-        "scope": "openid profile",
-        "state": "st-1",
-        "nonce": "n-1",
-        **params,
-    }
-    q = {k: v for k, v in q.items() if v != ""}
-    return ids.client.get("/t/acme/authorize?" + urlencode(q))
-
-
-def submit(ids: IdSite, page: Any, **values: str) -> Any:
-    form = parse_form(page.text)
-    return ids.client.post(form.action or "", data={**form.fields, **values})
-
-
-def login_for_code(ids: IdSite, client_id: str, **params: str) -> dict[str, str]:
-    page = authorize(ids, client_id, **params)
-    assert page.status_code == 200, page.text
-    done = submit(ids, page, username="alice", password=PASSWORD)
-    assert done.status_code == 303, done.text
-    assert done.headers["location"].startswith(REDIRECT + "?")
-    return query_of(done.headers["location"])
-
-
-def exchange(ids: IdSite, client: dict[str, Any], code: str, **extra: str) -> Any:
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, **extra}
-    if client.get("client_secret"):
-        return ids.client.post(
-            "/t/acme/token", data=form, headers=basic(client["client_id"], client["client_secret"])
-        )
-    return ids.client.post("/t/acme/token", data={**form, "client_id": client["client_id"]})
 
 
 def verify_id_token(ids: IdSite, token: str, client_id: str) -> dict[str, Any]:
@@ -178,16 +146,31 @@ def test_public_client_needs_pkce(ids: IdSite) -> None:
     assert ids.head() == head
     verifier, challenge = pkce()
     code = login_for_code(ids, cid, code_challenge=challenge, code_challenge_method="S256")["code"]
-    head = ids.head()
-    missing = exchange(ids, client, code)
-    assert (missing.status_code, missing.json()["error"]) == (400, "invalid_grant")
-    wrong = exchange(ids, client, code, code_verifier=pkce()[0])
-    assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_grant")
-    wrong_uri = exchange(ids, client, code, code_verifier=verifier, redirect_uri=REDIRECT + "x")
-    assert (wrong_uri.status_code, wrong_uri.json()["error"]) == (400, "invalid_grant")
-    assert ids.head() == head  # failed exchanges write nothing; the code is still good
     ok = exchange(ids, client, code, code_verifier=verifier)
     assert ok.status_code == 200, ok.text
+
+
+@pytest.mark.parametrize("mistake", ["no verifier", "wrong verifier", "wrong redirect_uri"])
+def test_a_failed_redemption_uses_the_code_up(ids: IdSite, mistake: str) -> None:
+    client = web_client(ids, token_endpoint_auth_method="none")
+    verifier, challenge = pkce()
+    code = login_for_code(
+        ids, client["client_id"], code_challenge=challenge, code_challenge_method="S256"
+    )["code"]
+    head = ids.head()
+    unknown = exchange(ids, client, "not-a-code", code_verifier=verifier)
+    assert (unknown.status_code, unknown.json()["error"]) == (400, "invalid_grant")
+    assert ids.head() == head  # an unknown code changes nothing
+    bad = {
+        "no verifier": {},
+        "wrong verifier": {"code_verifier": pkce()[0]},
+        "wrong redirect_uri": {"code_verifier": verifier, "redirect_uri": REDIRECT + "x"},
+    }[mistake]
+    failed = exchange(ids, client, code, **bad)
+    assert (failed.status_code, failed.json()["error"]) == (400, "invalid_grant")
+    # the right verifier afterwards is too late: the failed try used the code up
+    late = exchange(ids, client, code, code_verifier=verifier)
+    assert (late.status_code, late.json()["error"]) == (400, "invalid_grant"), late.text
 
 
 def test_request_errors_shown_or_redirected(ids: IdSite) -> None:

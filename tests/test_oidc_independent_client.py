@@ -89,7 +89,12 @@ def code_flow_with_pkce_verified_by_pyjwt(proc: SiteProcess, hdr: dict[str, str]
         url,
         hdr,
         "/admin/tenants/acme/clients",
-        {"name": "web", "redirect_uris": [REDIRECT], "scopes": ["openid", "profile", "email"]},
+        {
+            "name": "web",
+            "redirect_uris": [REDIRECT],
+            "scopes": ["openid", "profile", "email"],
+            "first_party": True,
+        },
     )
     meta = httpx.get(f"{url}/t/acme/.well-known/openid-configuration", timeout=10).json()
     assert meta["issuer"] == f"{url}/t/acme"

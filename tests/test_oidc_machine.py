@@ -224,7 +224,7 @@ def test_private_key_jwt_with_replay_and_expiry_checks(ids: IdSite) -> None:
 
 def test_introspection_and_revocation_of_an_access_token(ids: IdSite) -> None:
     rs = machine_client(ids)  # a resource server introspecting
-    app = machine_client(ids)
+    app = machine_client(ids, resource_servers=[rs["client_id"]])
     token = cc(ids, app).json()["access_token"]
     auth = basic(rs["client_id"], rs["client_secret"])
     r = ids.client.post("/t/acme/introspect", data={"token": token}, headers=auth)
@@ -257,7 +257,8 @@ def test_introspection_and_revocation_of_an_access_token(ids: IdSite) -> None:
 
 
 def test_expired_access_token_is_inactive(ids: IdSite) -> None:
-    rs, app = machine_client(ids), machine_client(ids)
+    rs = machine_client(ids)
+    app = machine_client(ids, resource_servers=[rs["client_id"]])
     token = cc(ids, app).json()["access_token"]
     auth = basic(rs["client_id"], rs["client_secret"])
     ids.clock.advance(ids.site.settings.oidc.access_token_ttl + 31)

@@ -45,8 +45,8 @@ def test_rotation_drill(tmp_path: Path, store_url: str) -> None:
         ids.user("alice")
         user = find_user(ids.site, "acme", "alice")
         assert user is not None
-        app = machine_client(ids)
         rs = machine_client(ids)
+        app = machine_client(ids, resource_servers=[rs["client_id"]])
         issuer = f"{ids.site.settings.base_url()}/t/acme"
         keys.ensure_active_key(ids.site)
         issued: list[dict[str, Any]] = []

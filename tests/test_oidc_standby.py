@@ -22,7 +22,7 @@ def test_standby_serves_reads_and_refuses_grants_that_write(tmp_path: Path, stor
         ids.user("alice")
         keys.ensure_active_key(ids.site)
         machine = machine_client(ids)
-        web = make_client(ids)
+        web = make_client(ids, first_party=True, resource_servers=[machine["client_id"]])
         m_auth = basic(machine["client_id"], machine["client_secret"])
         w_auth = basic(web["client_id"], web["client_secret"])
         # a session, a code and tokens made on the primary

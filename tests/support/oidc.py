@@ -9,13 +9,13 @@ import secrets
 import time
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import jwt as pyjwt
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.support.identity import IdSite
+from tests.support.identity import PASSWORD, IdSite
 
 REDIRECT = "https://app.example/cb"
 
@@ -138,3 +138,74 @@ def pyjwt_claims(
             options={"verify_exp": False, "verify_iat": check_iat},
         )
     )
+
+
+# ---------------------------------------------------------------- code flow, in-process
+
+
+def authorize(ids: IdSite, client_id: str, **params: str) -> Any:
+    """GET the authorization endpoint (params override the defaults; "" drops one)."""
+    q = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "openid profile",
+        "state": "st-1",
+        "nonce": "n-1",
+        **params,
+    }
+    q = {k: v for k, v in q.items() if v != ""}
+    return ids.client.get("/t/acme/authorize?" + urlencode(q))
+
+
+def submit(ids: IdSite, page: Any, **values: str) -> Any:
+    """Post a page's first form as a browser would, with ``values`` filled in."""
+    form = parse_form(page.text)
+    return ids.client.post(form.action or "", data={**form.fields, **values})
+
+
+def login_for_code(
+    ids: IdSite, client_id: str, user: str = "alice", **params: str
+) -> dict[str, str]:
+    """Sign in on the hosted page; the redirect's query (code, state, iss)."""
+    page = authorize(ids, client_id, **params)
+    assert page.status_code == 200, page.text
+    done = submit(ids, page, username=user, password=PASSWORD)
+    assert done.status_code == 303, done.text
+    assert done.headers["location"].startswith(REDIRECT + "?")
+    return query_of(done.headers["location"])
+
+
+def exchange(ids: IdSite, client: dict[str, Any], code: str, **extra: str) -> Any:
+    """Redeem a code at the token endpoint, authenticated as ``client``."""
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, **extra}
+    if client.get("client_secret"):
+        return ids.client.post(
+            "/t/acme/token", data=form, headers=basic(client["client_id"], client["client_secret"])
+        )
+    return ids.client.post("/t/acme/token", data={**form, "client_id": client["client_id"]})
+
+
+def refresh(ids: IdSite, client: dict[str, Any], token: str) -> Any:
+    """A refresh_token grant for a confidential client (HTTP Basic)."""
+    return ids.client.post(
+        "/t/acme/token",
+        data={"grant_type": "refresh_token", "refresh_token": token},
+        headers=basic(client["client_id"], client["client_secret"]),
+    )
+
+
+def introspect(ids: IdSite, client: dict[str, Any], token: str) -> dict[str, Any]:
+    """What the introspection endpoint tells ``client`` about ``token``."""
+    r = ids.client.post(
+        "/t/acme/introspect",
+        data={"token": token},
+        headers=basic(client["client_id"], client["client_secret"]),
+    )
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def userinfo_status(ids: IdSite, access_token: str) -> int:
+    r = ids.client.get("/t/acme/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+    return r.status_code

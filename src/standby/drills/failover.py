@@ -197,6 +197,8 @@ class Drill:
                 "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
                 "scopes": ["openid", "profile", "offline_access"],
                 "token_endpoint_auth_method": "client_secret_basic",
+                # the workload signs in without a browser: no consent page for it
+                "first_party": True,
             },
         )
         if resp.status_code in (200, 201):

@@ -23,7 +23,13 @@ if TYPE_CHECKING:
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
-JSON_COLUMNS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes")
+JSON_COLUMNS = (
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "grant_types",
+    "scopes",
+    "resource_servers",
+)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
 
 
@@ -102,12 +108,17 @@ def create_client(
     token_endpoint_auth_method: str,
     post_logout_redirect_uris: list[str] | None = None,
     jwks: dict[str, Any] | None = None,
+    first_party: bool = False,
+    resource_servers: list[str] | None = None,
     actor: str = "admin",
 ) -> dict[str, Any]:
-    """Register a client; the result holds ``client_secret`` once (confidential clients)."""
+    """Register a client; the result holds ``client_secret`` once (confidential clients).
+    ``first_party``: no consent page, and refresh tokens without offline_access;
+    ``resource_servers``: client ids that may introspect this client's tokens."""
     check_client(token_endpoint_auth_method, grant_types, redirect_uris, jwks)
     for uri in post_logout_redirect_uris or []:
         check_redirect_uri(uri)
+    check_resource_servers(site, tenant, resource_servers or [])
     secret = secrets.token_urlsafe(32) if token_endpoint_auth_method in SECRET_METHODS else None
     secret_hash = passwords_for(site).hash(secret) if secret else None
     at = now(site)
@@ -128,6 +139,8 @@ def create_client(
                 "token_endpoint_auth_method": token_endpoint_auth_method,
                 "jwks": json.dumps(jwks) if jwks else None,
                 "created_at": at,
+                "first_party": first_party,
+                "resource_servers": json.dumps(resource_servers or []),
             },
         )
         audit.record(
@@ -144,6 +157,18 @@ def create_client(
     if secret:
         out["client_secret"] = secret
     return out
+
+
+def check_resource_servers(site: Site, tenant: str, client_ids: list[str]) -> None:
+    """Every resource server named must be a client of the tenant (a typo would
+    otherwise silently leave the real resource server unable to introspect)."""
+    for client_id in client_ids:
+        if get_client_row(site, tenant, client_id) is None:
+            raise ApiError(
+                400,
+                "invalid_client_metadata",
+                f"resource_servers: {client_id[:70]!r} is not a client of this tenant",
+            )
 
 
 def get_client_row(site: Site, tenant: str, client_id: str) -> dict[str, Any] | None:
@@ -193,6 +218,8 @@ def update_client(
     )
     for uri in merged["post_logout_redirect_uris"]:
         check_redirect_uri(uri)
+    if changes.get("resource_servers"):
+        check_resource_servers(site, tenant, changes["resource_servers"])
     values: dict[str, Any] = {}
     for k, v in changes.items():
         if v is None:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from standby.identity import audit
 from standby.identity.clock import US, now
+from standby.identity.oidc.families import revoke_session_families
 from standby.identity.tokens import new_token, token_hash
 from standby.store import NotWritable, Writer
 from standby.store.schema import sessions, users
@@ -132,9 +133,12 @@ def load_session(site: Site, tenant: str, token: str | None) -> dict[str, Any] |
 
 
 def revoke_in(writer: Writer, row: dict[str, Any], at: int) -> bool:
+    """Revoke a session and every refresh-token family issued under it, with their
+    access tokens (which also carry the session id, so they stop verifying)."""
     if row["revoked_at"] is not None:
         return False
     writer.update(sessions, row["id"], {"revoked_at": at})
+    revoke_session_families(writer, row["tenant"], row["id"], at)
     return True
 
 

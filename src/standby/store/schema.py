@@ -151,6 +151,10 @@ clients = Table(
     Column("token_endpoint_auth_method", String(64), nullable=False),
     Column("jwks", Text, nullable=True),  # public keys for private_key_jwt
     Column("created_at", BigInteger, nullable=False),
+    # First-party clients get no consent page and a refresh token without offline_access.
+    Column("first_party", Boolean, nullable=False, default=False),
+    # Client ids that may introspect this client's tokens (its resource servers).
+    Column("resource_servers", Text, nullable=False, default="[]"),
 )
 
 sessions = Table(
@@ -246,7 +250,7 @@ refresh_tokens = Table(
     Column("family", String(ID), nullable=False, index=True),
     Column("client_id", String(ID), nullable=False),
     Column("user_id", String(ID), nullable=False, index=True),
-    Column("session_id", String(ID), nullable=True),
+    Column("session_id", String(ID), nullable=True, index=True),
     Column("scope", Text, nullable=False),
     Column("auth_time", BigInteger, nullable=False),
     Column("amr", Text, nullable=False, default='["pwd"]'),
@@ -254,6 +258,9 @@ refresh_tokens = Table(
     Column("expires_at", BigInteger, nullable=False),
     Column("used_at", BigInteger, nullable=True),  # rotated: presenting it again is reuse
     Column("revoked_at", BigInteger, nullable=True),
+    # The access token issued with this refresh token, revoked with its family.
+    Column("access_jti", String(ID), nullable=True),
+    Column("access_expires_at", BigInteger, nullable=True),
 )
 
 # Revoked access tokens (by jti) until they would have expired anyway.
@@ -265,6 +272,18 @@ revocations = Table(
     Column("revoked_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
     Column("reason", String(64), nullable=False),
+)
+
+# What a user allowed a client: one row per (tenant, user, client), the scopes granted.
+consents = Table(
+    "consents",
+    metadata,
+    _id(),  # sha256 hex of "tenant:user:client"
+    _tenant(),
+    Column("user_id", String(ID), nullable=False, index=True),
+    Column("client_id", String(ID), nullable=False),
+    Column("scopes", Text, nullable=False, default="[]"),  # JSON list
+    Column("granted_at", BigInteger, nullable=False),
 )
 
 REPLICATED_TABLES: dict[str, Table] = {
@@ -283,5 +302,6 @@ REPLICATED_TABLES: dict[str, Table] = {
         auth_codes,
         refresh_tokens,
         revocations,
+        consents,
     )
 }

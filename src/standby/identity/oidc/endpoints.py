@@ -104,14 +104,21 @@ def _fields(form: FormData) -> dict[str, str]:
     return out
 
 
-def _bearer(request: Request, form: dict[str, str] | None = None) -> str:
+def _bearer(request: Request, form: dict[str, str] | None = None) -> str | None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     if form and form.get("access_token"):
         return form["access_token"]
-    raise errors.oauth_error(
-        "invalid_request", "a Bearer access token is required", 401, {"WWW-Authenticate": "Bearer"}
+    return None
+
+
+def _no_token() -> JSONResponse:
+    # RFC 6750 3.1: a request without credentials gets the bare challenge, no error code.
+    return JSONResponse(
+        {"message": "send an access token: Authorization: Bearer <token>"},
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer", **NO_STORE},
     )
 
 
@@ -180,6 +187,8 @@ def router() -> APIRouter:
         has_body = request.method == "POST" and request.headers.get("content-type")
         form = _fields(await _form(request)) if has_body else None
         token = _bearer(request, form)
+        if token is None:
+            return _no_token()
 
         def work() -> dict[str, Any]:
             require_tenant(site, tenant)

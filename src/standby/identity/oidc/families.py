@@ -1,6 +1,10 @@
 """Stored grants: authorization codes, refresh-token families and access-token
 revocations. Everything is keyed by sha256 and written through the change log, so a
-token revoked before a failover stays revoked after it."""
+token revoked before a failover stays revoked after it.
+
+Each refresh token records the access token issued with it, so revoking a family (reuse,
+a replayed code, revocation by the client, a revoked session) revokes those access
+tokens too."""
 
 from __future__ import annotations
 
@@ -49,9 +53,11 @@ def insert_refresh(
     amr: list[str],
     at: int,
     expires_at: int,
+    access_jti: str,
+    access_expires_at: int,
 ) -> tuple[str, str]:
-    """A new refresh token; returns (token, family). A new family is named by its first
-    token's hash."""
+    """A new refresh token, issued together with the access token ``access_jti``;
+    returns (token, family). A new family is named by its first token's hash."""
     token = new_secret_token()
     rid = token_hash(token)
     family = family or rid
@@ -71,29 +77,38 @@ def insert_refresh(
             "expires_at": expires_at,
             "used_at": None,
             "revoked_at": None,
+            "access_jti": access_jti,
+            "access_expires_at": access_expires_at,
         },
     )
     return token, family
 
 
-def revoke_family(w: Writer, tenant: str, family: str, at: int) -> int:
-    """Revoke every live token of a refresh-token family (each change is logged)."""
-    ids = [
-        r.id
-        for r in w.conn.execute(
-            select(refresh_tokens.c.id).where(
+def revoke_family(w: Writer, tenant: str, family: str, at: int, reason: str) -> int:
+    """Revoke every live token of a refresh-token family and the access tokens issued
+    with them that have not expired yet (each change is logged)."""
+    rows = list(
+        w.conn.execute(
+            select(
+                refresh_tokens.c.id,
+                refresh_tokens.c.access_jti,
+                refresh_tokens.c.access_expires_at,
+            ).where(
                 refresh_tokens.c.tenant == tenant,
                 refresh_tokens.c.family == family,
                 refresh_tokens.c.revoked_at.is_(None),
             )
         )
-    ]
-    for rid in ids:
-        w.update(refresh_tokens, rid, {"revoked_at": at})
-    return len(ids)
+    )
+    for row in rows:
+        w.update(refresh_tokens, row.id, {"revoked_at": at})
+        if row.access_jti and row.access_expires_at and row.access_expires_at > at:
+            revoke_jti(w, tenant, row.access_jti, row.access_expires_at, at, reason)
+    return len(rows)
 
 
 def revoke_session_families(w: Writer, tenant: str, session_id: str, at: int) -> int:
+    """Revoke every family issued under a session (logout, password change, ...)."""
     families = {
         r.family
         for r in w.conn.execute(
@@ -104,7 +119,7 @@ def revoke_session_families(w: Writer, tenant: str, session_id: str, at: int) ->
             )
         )
     }
-    return sum(revoke_family(w, tenant, f, at) for f in sorted(families))
+    return sum(revoke_family(w, tenant, f, at, "session_revoked") for f in sorted(families))
 
 
 def revoke_jti(w: Writer, tenant: str, jti: str, expires_at: int, at: int, reason: str) -> None:
@@ -127,7 +142,7 @@ def revoke_issued(w: Writer, tenant: str, issued: list[str], at: int) -> None:
     for entry in issued:
         kind, _, rest = entry.partition(":")
         if kind == "rt":
-            revoke_family(w, tenant, rest, at)
+            revoke_family(w, tenant, rest, at, "code_reuse")
         elif kind == "at":
             jti, _, exp = rest.rpartition(":")
             revoke_jti(w, tenant, jti, int(exp), at, "code_reuse")

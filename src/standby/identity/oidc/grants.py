@@ -23,6 +23,7 @@ from standby.identity.oidc.client_auth import AuthenticatedClient, require_grant
 from standby.identity.oidc.tokens import access_token, id_token, issue_client_credentials
 from standby.identity.tokens import token_hash
 from standby.identity.users import get_user
+from standby.store import Writer
 from standby.store.schema import auth_codes, refresh_tokens
 
 if TYPE_CHECKING:
@@ -47,8 +48,8 @@ def _token_response(
     at: int,
     nonce: str | None,
     sid: str | None,
-    refresh: str | None,
 ) -> tuple[dict[str, Any], str, int]:
+    """The token response (no refresh token yet); also the access token's jti and exp."""
     issued = access_token(
         site,
         tenant,
@@ -58,6 +59,7 @@ def _token_response(
         auth_time=auth_time,
         amr=amr,
         at=at,
+        sid=sid,
     )
     body: dict[str, Any] = {
         "access_token": issued.token,
@@ -78,9 +80,15 @@ def _token_response(
             sid=sid,
             at=at,
         )
-    if refresh:
-        body["refresh_token"] = refresh
     return body, issued.jti, issued.exp
+
+
+def offers_refresh(client: AuthenticatedClient, scope: str) -> bool:
+    """A refresh token only for a client allowed the grant, and only when the user
+    granted offline_access or the client is first-party (see README)."""
+    if "refresh_token" not in client.list("grant_types"):
+        return False
+    return "offline_access" in scopes_of(scope) or bool(client.row.get("first_party"))
 
 
 def _live_user(site: Site, tenant: str, user_id: str) -> dict[str, Any]:
@@ -116,43 +124,63 @@ def authorization_code(
                 "authorization code was already used; the tokens it issued are revoked"
             )
         else:
-            _check_code(row, redirect_uri, verifier, at)
-            user = _live_user(site, tenant, row["user_id"])
-            amr = json.loads(row["amr"])
-            refresh = None
-            issued: list[str] = []
-            if "refresh_token" in client.list("grant_types"):
-                refresh, family = families.insert_refresh(
-                    w,
-                    tenant,
-                    family=None,
-                    client_id=client.id,
-                    user_id=user["id"],
-                    session_id=row["session_id"],
-                    scope=row["scope"],
-                    auth_time=row["auth_time"],
-                    amr=amr,
-                    at=at,
-                    expires_at=at + site.settings.oidc.refresh_token_ttl * US,
-                )
-                issued.append(f"rt:{family}")
-            body, jti, exp = _token_response(
-                site,
-                tenant,
-                client,
-                user=user,
-                scope=row["scope"],
-                auth_time=row["auth_time"],
-                amr=amr,
-                at=at,
-                nonce=row["nonce"],
-                sid=row["session_id"],
-                refresh=refresh,
-            )
-            issued.append(f"at:{jti}:{exp * US}")
-            w.update(auth_codes, row["id"], {"used_at": at, "issued": json.dumps(issued)})
+            try:
+                _check_code(row, redirect_uri, verifier, at)
+                user = _live_user(site, tenant, row["user_id"])
+            except ApiError as exc:
+                # A failed redemption uses the code up (a guessed PKCE verifier gets one
+                # try); committed before the error is answered.
+                w.update(auth_codes, row["id"], {"used_at": at})
+                failure = exc
+            else:
+                body = _redeem(site, w, tenant, client, row, user, at)
     if failure:
         raise failure
+    return body
+
+
+def _redeem(
+    site: Site,
+    w: Writer,
+    tenant: str,
+    client: AuthenticatedClient,
+    row: dict[str, Any],
+    user: dict[str, Any],
+    at: int,
+) -> dict[str, Any]:
+    """Issue the tokens of a valid code and record them on it (for reuse detection)."""
+    amr = json.loads(row["amr"])
+    body, jti, exp = _token_response(
+        site,
+        tenant,
+        client,
+        user=user,
+        scope=row["scope"],
+        auth_time=row["auth_time"],
+        amr=amr,
+        at=at,
+        nonce=row["nonce"],
+        sid=row["session_id"],
+    )
+    issued = [f"at:{jti}:{exp * US}"]
+    if offers_refresh(client, row["scope"]):
+        body["refresh_token"], family = families.insert_refresh(
+            w,
+            tenant,
+            family=None,
+            client_id=client.id,
+            user_id=user["id"],
+            session_id=row["session_id"],
+            scope=row["scope"],
+            auth_time=row["auth_time"],
+            amr=amr,
+            at=at,
+            expires_at=at + site.settings.oidc.refresh_token_ttl * US,
+            access_jti=jti,
+            access_expires_at=exp * US,
+        )
+        issued.append(f"rt:{family}")
+    w.update(auth_codes, row["id"], {"used_at": at, "issued": json.dumps(issued)})
     return body
 
 
@@ -192,7 +220,7 @@ def refresh_token(
             raise errors.invalid_grant("refresh token has expired")
         if row["used_at"] is not None:
             # Reuse of a rotated token: someone holds a copy. Revoke the whole family.
-            families.revoke_family(w, tenant, row["family"], at)
+            families.revoke_family(w, tenant, row["family"], at, "refresh_reuse")
             failure = errors.invalid_grant(
                 "refresh token was already used; every token of its family is revoked"
             )
@@ -205,7 +233,19 @@ def refresh_token(
             user = _live_user(site, tenant, row["user_id"])
             amr = json.loads(row["amr"])
             w.update(refresh_tokens, row["id"], {"used_at": at})
-            new_refresh, _ = families.insert_refresh(
+            body, jti, exp = _token_response(
+                site,
+                tenant,
+                client,
+                user=user,
+                scope=scope,
+                auth_time=row["auth_time"],
+                amr=amr,
+                at=at,
+                nonce=None,
+                sid=row["session_id"],
+            )
+            body["refresh_token"], _ = families.insert_refresh(
                 w,
                 tenant,
                 family=row["family"],
@@ -217,19 +257,8 @@ def refresh_token(
                 amr=amr,
                 at=at,
                 expires_at=row["expires_at"],
-            )
-            body, _, _ = _token_response(
-                site,
-                tenant,
-                client,
-                user=user,
-                scope=scope,
-                auth_time=row["auth_time"],
-                amr=amr,
-                at=at,
-                nonce=None,
-                sid=row["session_id"],
-                refresh=new_refresh,
+                access_jti=jti,
+                access_expires_at=exp * US,
             )
     if failure:
         raise failure

@@ -1,7 +1,11 @@
 """Token revocation (RFC 7009) and introspection (RFC 7662).
 
 Revocation writes (a refresh-token family revoked, or an access token's jti recorded);
-introspection only reads, so resource servers can use a standby site."""
+introspection only reads, so resource servers can use a standby site.
+
+Introspection tells a client about a token only if the token was issued to that client
+or the client is one of the token's client's ``resource_servers``; anyone else gets
+``{"active": false}``, as for an unknown token (RFC 7662 2.2, 4)."""
 
 from __future__ import annotations
 
@@ -9,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from standby.identity.clients import get_client_row
 from standby.identity.clock import US, now
 from standby.identity.oidc import errors, families
 from standby.identity.oidc.client_auth import AuthenticatedClient
 from standby.identity.oidc.issuer import issuer
 from standby.identity.oidc.tokens import verifier, verify_access_token
 from standby.identity.oidc.verify import InvalidToken
-from standby.identity.tokens import token_hash
+from standby.identity.tokens import json_list, token_hash
 from standby.store.schema import refresh_tokens
 
 if TYPE_CHECKING:
@@ -57,7 +62,7 @@ def revoke(site: Site, tenant: str, client: AuthenticatedClient, form: dict[str,
     if row is not None:
         if row["client_id"] == client.id and row["revoked_at"] is None:
             with site.store.write() as w:
-                families.revoke_family(w, tenant, row["family"], at)
+                families.revoke_family(w, tenant, row["family"], at, "revoked_by_client")
         return
     try:
         claims = verifier(site).verify(token, issuer=issuer(site, tenant), check_exp=True)
@@ -69,6 +74,17 @@ def revoke(site: Site, tenant: str, client: AuthenticatedClient, form: dict[str,
             families.revoke_jti(w, tenant, jti, exp * US, at, "revoked_by_client")
 
 
+def may_introspect(site: Site, tenant: str, caller: AuthenticatedClient, owner: Any) -> bool:
+    """True if ``caller`` may learn about a token issued to the client ``owner``: it is
+    that client, or one of the resource servers that client names."""
+    if not isinstance(owner, str):
+        return False
+    if owner == caller.id:
+        return True
+    row = get_client_row(site, tenant, owner)
+    return row is not None and caller.id in json_list(row["resource_servers"])
+
+
 def introspect(
     site: Site, tenant: str, client: AuthenticatedClient, form: dict[str, str]
 ) -> dict[str, Any]:
@@ -78,7 +94,7 @@ def introspect(
         row = _refresh_row(site, tenant, token)
         if row is not None:
             live = row["revoked_at"] is None and row["used_at"] is None and at < row["expires_at"]
-            if not live or row["client_id"] != client.id:
+            if not live or not may_introspect(site, tenant, client, row["client_id"]):
                 return {"active": False}
             return {
                 "active": True,
@@ -93,6 +109,8 @@ def introspect(
     try:
         claims = verify_access_token(site, tenant, token)
     except InvalidToken:
+        return {"active": False}
+    if not may_introspect(site, tenant, client, claims.get("client_id")):
         return {"active": False}
     keep = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "auth_time", "acr")
     return {"active": True, "token_type": "Bearer", **{k: claims[k] for k in keep if k in claims}}

@@ -1,5 +1,9 @@
 """JWTs we issue: access tokens (RFC 9068, typ at+jwt) and ID tokens, signed with the
-active key; and their verification against our own published keys plus revocations."""
+active key; and their verification against our own published keys plus revocations.
+
+An access token issued to a user carries the session it was issued under (``sid``), so
+revoking the session (logout, password change, disabling or deleting the user) revokes
+it on every site without a record per token."""
 
 from __future__ import annotations
 
@@ -9,14 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from joserfc import jws
-from sqlalchemy import select
+from sqlalchemy import select, union_all
 
 from standby.identity import keys
 from standby.identity.clock import US, now
 from standby.identity.oidc.issuer import ACR_MFA, ACR_PWD, issuer
 from standby.identity.oidc.verify import InvalidToken, Verifier
 from standby.identity.tokens import token_hash
-from standby.store.schema import revocations
+from standby.store.schema import revocations, sessions
 
 if TYPE_CHECKING:
     from standby.server import Site
@@ -61,6 +65,7 @@ def access_token(
     auth_time: int | None = None,
     amr: list[str] | None = None,
     at: int | None = None,
+    sid: str | None = None,
 ) -> Issued:
     """An RFC 9068 access token. ``aud`` is the issuer: Standby's own userinfo and
     introspection are the resource servers it knows about."""
@@ -82,6 +87,8 @@ def access_token(
     if amr:
         claims["amr"] = amr_with_mfa(amr)
         claims["acr"] = acr_for(amr)
+    if sid:
+        claims["sid"] = sid
     return Issued(sign(site, claims, AT_TYP), jti, exp)
 
 
@@ -163,13 +170,23 @@ def revocation_id(jti: str) -> str:
     return token_hash(f"jti:{jti}")
 
 
-def is_revoked(site: Site, tenant: str, jti: str) -> bool:
-    with site.store.read() as conn:
-        row = conn.execute(
-            select(revocations.c.id).where(
-                revocations.c.id == revocation_id(jti), revocations.c.tenant == tenant
+def is_revoked(site: Site, tenant: str, jti: str, sid: str | None = None) -> bool:
+    """True if the token's jti is revoked, or the session it was issued under (one read)."""
+    parts = [
+        select(revocations.c.id).where(
+            revocations.c.id == revocation_id(jti), revocations.c.tenant == tenant
+        )
+    ]
+    if sid is not None:
+        parts.append(
+            select(sessions.c.id).where(
+                sessions.c.id == sid,
+                sessions.c.tenant == tenant,
+                sessions.c.revoked_at.is_not(None),
             )
-        ).first()
+        )
+    with site.store.read() as conn:
+        row = conn.execute(union_all(*parts)).first()
     return row is not None
 
 
@@ -179,7 +196,7 @@ def verify_access_token(site: Site, tenant: str, token: str) -> dict[str, Any]:
     claims = verifier(site).verify(
         token, issuer=issuer(site, tenant), audience=issuer(site, tenant), typ=AT_TYP
     )
-    jti = claims.get("jti")
-    if not isinstance(jti, str) or is_revoked(site, tenant, jti):
+    jti, sid = claims.get("jti"), claims.get("sid")
+    if not isinstance(jti, str) or is_revoked(site, tenant, jti, str(sid) if sid else None):
         raise InvalidToken("revoked")
     return claims

@@ -27,6 +27,8 @@ def post_client(
         scopes=body.scopes,
         token_endpoint_auth_method=body.token_endpoint_auth_method,
         jwks=body.jwks,
+        first_party=body.first_party,
+        resource_servers=body.resource_servers,
         actor=actor,
     )
 

@@ -79,6 +79,8 @@ class ClientCreate(Body):
     scopes: ShortList = ["openid", "profile", "email"]
     token_endpoint_auth_method: Short = "client_secret_basic"  # noqa: S105 - a method name
     jwks: dict[str, Any] | None = None
+    first_party: bool = False
+    resource_servers: ShortList = []
 
 
 class ClientUpdate(Body):
@@ -87,6 +89,8 @@ class ClientUpdate(Body):
     post_logout_redirect_uris: UriList | None = None
     grant_types: ShortList | None = None
     scopes: ShortList | None = None
+    first_party: bool | None = None
+    resource_servers: ShortList | None = None
 
 
 class Login(Body):
