@@ -90,3 +90,32 @@ def test_bad_topology_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert out.returncode == 2 and "topology file not found" in " ".join(out.stderr.split())
     assert "Traceback" not in out.stderr
+
+
+def test_orders_that_cannot_succeed_answer_at_once_and_record_nothing(tmp_path: Path) -> None:
+    """`failback` to the site that is already primary is refused before any waiting (it
+    used to wait for a catch-up that never comes, then time out); a second controller on
+    the same address fails to bind, says so in one line naming controller.url, and adds
+    nothing to the events file (which is where the README says: beside dcs.path)."""
+    c = make_cluster(tmp_path)
+    try:
+        c.start()
+        c.wait_writable("site-a")
+        before = [e["seq"] for e in c.events()]
+        for target, why in (("site-a", "already the primary"), ("site-z", "unknown site")):
+            out = cli(c, "failback", "--to", target)
+            assert out.returncode != 0 and why in " ".join(out.stderr.split()), out.stderr
+        assert not [e for e in c.events() if e["kind"].startswith("failback")]
+        second = cli(c, "controller")
+        lines = [line for line in second.stderr.splitlines() if line.strip()]
+        assert second.returncode != 0 and len(lines) == 1, second.stderr
+        assert "in use" in lines[0] and "controller.url" in lines[0], lines
+        # README: events go to dcs.path with its suffix replaced (controller.db here).
+        written = (tmp_path / "controller.events.jsonl").read_text().splitlines()
+        seqs = [json.loads(line)["seq"] for line in written]
+        assert len(seqs) == len(set(seqs)), "duplicate event numbers"
+        kinds = [json.loads(line)["kind"] for line in written]
+        assert kinds.count("controller_started") == 1, kinds
+        assert [e["seq"] for e in c.events()][: len(before)] == before
+    finally:
+        c.stop()

@@ -485,7 +485,9 @@ class Controller:
         async with self._op_lock:
             return await self._switchover(to, keep_traffic, timeout)
 
-    async def _switchover(self, to: str, keep_traffic: bool, timeout: float) -> dict[str, Any]:
+    def _check_target(self, to: str) -> Leader:
+        """Refuse at once an order to move the primary role to ``to`` that cannot be
+        carried out whatever happens next (unknown site, already primary, mid-failover)."""
         leader = self.leader
         assert leader is not None
         try:
@@ -493,9 +495,13 @@ class Controller:
         except KeyError:
             raise ControllerError(f"unknown site {to!r}", 400) from None
         if to == leader.primary:
-            raise ControllerError(f"{to} is already the primary")
+            raise ControllerError(f"{to} is already the primary (epoch {leader.epoch})")
         if self.failover is not None:
             raise ControllerError("a failover is in progress; try again when it is done")
+        return leader
+
+    async def _switchover(self, to: str, keep_traffic: bool, timeout: float) -> dict[str, Any]:
+        leader = self._check_target(to)
         obs = self.observed()
         # A fresh look at the target: the last tick may predate its rejoin.
         h = await check_site(
@@ -565,6 +571,7 @@ class Controller:
 
     async def failback(self, to: str, *, timeout: float = 60.0) -> dict[str, Any]:
         """Catch up, check, switch over to ``to``, then ramp its traffic with health gates."""
+        self._check_target(to)  # now, not after waiting for a catch-up that cannot come
         began = self.clock()
         self.events.append("failback_started", target=to)
         await self._wait_status(
@@ -639,6 +646,7 @@ class Controller:
                 "granting": self.failover is None and self.busy is None,
             },
             "sites": sites,
+            "issuers": issuers.summarize(self.health.values()),
             "traffic": self.weights,
             "failover": asdict(self.failover) if self.failover else None,
             "awaiting_approval": self.awaiting,
@@ -646,7 +654,6 @@ class Controller:
             "busy": self.busy,
             "ramp": self.ramp,
             "events": self.events.last(20),
-            "issuers": issuers.summarize(self.health.values()),
         }
 
 

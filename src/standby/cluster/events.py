@@ -13,6 +13,12 @@ from typing import Any
 log = logging.getLogger("standby.cluster.events")
 
 
+def events_path(dcs_path: str | Path) -> Path:
+    """Where the controller appends its events: beside the DCS file, its suffix replaced
+    (``controller.db`` -> ``controller.events.jsonl``), as the README says."""
+    return Path(dcs_path).with_suffix(".events.jsonl")
+
+
 class EventLog:
     def __init__(self, path: str | Path | None, keep: int = 5000) -> None:
         self.path = Path(path) if path else None

@@ -55,31 +55,29 @@ def _call(
 
 def controller(topology: TopologyOpt) -> None:
     """Run the controller: health checks, failover, lease grants, operator commands."""
-    import uvicorn
-
+    from standby import listen
     from standby.cluster.api import create_app
     from standby.cluster.controller import Controller, make_traffic
     from standby.cluster.dcs import DcsError, make_dcs
-    from standby.cluster.events import EventLog
+    from standby.cluster.events import EventLog, events_path
 
     topo, secrets = _load(topology)
-    logging.basicConfig(level="INFO", format="%(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per check is noise
+    url = httpx.URL(topo.controller.url)
     try:
+        # Bound before the controller starts: one that cannot listen (a second controller
+        # on the same address) must record nothing, not even that it started.
+        sock = listen.bind(
+            url.host or "127.0.0.1", url.port or 7000, f"controller.url in {topology}"
+        )
         dcs = make_dcs(topo.controller.dcs)
-    except DcsError as exc:
+    except (listen.ListenError, DcsError) as exc:
         fail(str(exc), 2)
         return
-    events = EventLog(Path(topo.controller.dcs.path).with_suffix(".events.jsonl"))
+    logging.basicConfig(level="INFO", format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per check is noise
+    events = EventLog(events_path(topo.controller.dcs.path))
     ctl = Controller(topo, secrets, dcs, events=events, traffic=make_traffic(topo, secrets))
-    url = httpx.URL(topo.controller.url)
-    uvicorn.run(
-        create_app(ctl, secrets),
-        host=url.host or "127.0.0.1",
-        port=url.port or 7000,
-        log_level="warning",
-        access_log=False,
-    )
+    listen.serve(create_app(ctl, secrets), sock, log_level="warning", access_log=False)
 
 
 def failover(
@@ -135,10 +133,12 @@ def status(topology: TopologyOpt, json_out: JsonOpt = False) -> None:
         data,
         False,
         f"cluster {data['cluster']}: primary [bold]{data['primary']}[/] on epoch "
-    emit(data, False, _issuer_line(data.get("issuers") or {}))
         f"{data['epoch']} ({data['mode']}); {_lease_line(data.get('lease') or {})}",
     )
+    emit(data, False, _issuer_line(data.get("issuers") or {}))
     weights = data.get("traffic") or {}
+    rows = [{**s, "weight": weights.get(s["name"])} for s in data["sites"]]
+    table(rows, ["name", "role", "epoch", "ready", "down", "lag_records", "lag_seconds", "weight"])
     for s in data["sites"]:
         for kind, colour, found in (
             ("not ready", "red", "problems"),
@@ -146,11 +146,11 @@ def status(topology: TopologyOpt, json_out: JsonOpt = False) -> None:
         ):
             for check, why in (s.get(found) or {}).items():
                 emit(data, False, f"[{colour}]{s['name']} {kind}[/] ({check}): {why}")
-    rows = [{**s, "weight": weights.get(s["name"])} for s in data["sites"]]
-    table(rows, ["name", "role", "epoch", "ready", "down", "lag_records", "lag_seconds", "weight"])
     for key in ("failover", "awaiting_approval", "busy", "ramp"):
         if data.get(key):
             emit(data, False, f"{key}: {data[key]}")
+
+
 def _lease_line(lease: dict[str, Any]) -> str:
     expires = lease.get("expires_in")
     if isinstance(expires, int | float) and expires < 0:
@@ -179,8 +179,6 @@ def _issuer_line(info: dict[str, Any]) -> str:
             "the issuer is a site's own address)[/]"
         )
     return line
-
-
 
 
 def events(topology: TopologyOpt, json_out: JsonOpt = False) -> None:
