@@ -70,11 +70,13 @@ def _listening(url: str) -> bool:
 
 
 @contextmanager
-def edge_cluster(root: Path, layer: str, **cluster_args: Any) -> Iterator[tuple[Cluster, str]]:
+def edge_cluster(
+    root: Path, layer: str, traffic_settings: dict[str, Any] | None = None, **cluster_args: Any
+) -> Iterator[tuple[Cluster, str]]:
     """A running two-site cluster behind ``layer`` ("builtin" or "haproxy"); yields the
     cluster and the public URL clients use. HAProxy starts before the controller, which
-    drives it over the admin socket."""
-    traffic: dict[str, Any] = {"backend": layer}
+    drives it over the admin socket. ``traffic_settings`` go into the topology's traffic."""
+    traffic: dict[str, Any] = {**(traffic_settings or {}), "backend": layer}
     if layer == "haproxy":
         traffic["haproxy"] = {"socket": str(root / "haproxy.sock")}
     cluster = make_cluster(root, traffic=traffic, **cluster_args)
