@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from standby.drills.processes import pid_alive
 
@@ -43,6 +44,13 @@ def test_demo_runs_a_real_failover_and_cleans_up(tmp_path: Path) -> None:
     for kind in ("fault_kill9", "promoted", "old_primary_rejoined", "failback_done"):
         assert kind in kinds, kind
     assert report["failback"]["lost_writes"] == 0
+    # one issuer, the router's URL, in discovery before the fault and after both moves
+    router = yaml.safe_load((Path(report["run_dir"]) / "topology.yaml").read_text())
+    public_url = router["traffic"]["listen"]
+    issuer = report["issuer"]
+    assert issuer["public_url"] == public_url and issuer["same"] is True
+    for when in ("before_failover", "after_failover", "after_failback"):
+        assert issuer[when] == f"{public_url}/t/demo", when
     phases = report["phases"]
     assert 0 <= phases["detected_s"] <= phases["promoted_s"] <= measured["rto_s"]
     # every process it started is gone
@@ -51,7 +59,8 @@ def test_demo_runs_a_real_failover_and_cleans_up(tmp_path: Path) -> None:
     assert report["left_running"] == []
     assert not [p for p in pids if pid_alive(p)]
     assert (out / "report.html").read_text().count("<tr>") > 5
-    assert len((out / "drill-history.jsonl").read_text().splitlines()) == 1
+    history = (out / "drill-history.jsonl").read_text().splitlines()
+    assert len(history) == 1 and json.loads(history[0])["issuer"] == f"{public_url}/t/demo"
 
 
 def test_interrupted_demo_stops_what_it_started(tmp_path: Path) -> None:

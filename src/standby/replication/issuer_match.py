@@ -33,22 +33,27 @@ async def learn(site: Site, client: httpx.AsyncClient, url: str) -> None:
         progress.primary_issuer_base = base if isinstance(base, str) else None
 
 
-def mismatch(site: Site) -> str | None:
-    """Why this standby's issuer differs from its primary's, or None.
+def differs(ours: tuple[str | None, str], theirs: tuple[str | None, str | None]) -> bool:
+    """Whether two sites' issuers differ in a way that must stop the standby.
 
-    Two sites that both leave ``http.public_url`` unset differ too (each names its own
-    host:port); that is reported as a warning on each site rather than failing here, so
-    configurations written before the setting existed keep their standby ready."""
+    Each side is (http.public_url or None, issuer base). Two sites that both leave
+    ``http.public_url`` unset differ too (each names its own host:port); that is left to
+    the warning each of them reports, so configurations written before the setting
+    existed keep their standby ready. An unknown primary issuer is no reason either."""
+    (our_public, our_base), (their_public, their_base) = ours, theirs
+    if their_base is None or (our_public is None and their_public is None):
+        return False
+    return our_base.rstrip("/") != their_base.rstrip("/")
+
+
+def mismatch(site: Site) -> str | None:
+    """Why this standby's issuer differs from its primary's (a readiness check), or None."""
     if site.role != "standby":
         return None
     progress = state_of(site).follower
-    theirs = progress.primary_issuer_base
-    if theirs is None:
-        return None
-    if site.settings.http.public_url is None and progress.primary_public_url is None:
-        return None
     ours = site.settings.base_url()
-    if ours == theirs.rstrip("/"):
+    theirs = progress.primary_issuer_base
+    if not differs((site.settings.http.public_url, ours), (progress.primary_public_url, theirs)):
         return None
     return (
         f"issuer differs from the primary's: this site issues as {ours}/t/<tenant>, its "
