@@ -90,6 +90,7 @@ def ids(tmp_path: Path) -> Iterator[IdSite]:
 def _client(ids: IdSite, redirect: str = REDIRECT) -> str:
     body = make_client(
         ids,
+        first_party=True,  # no consent page between the login and the redirect
         token_endpoint_auth_method="none",
         redirect_uris=[redirect],
         post_logout_redirect_uris=["https://app.example/bye"],
