@@ -38,26 +38,32 @@ SESSION = "standby_session"
 
 class Env:
     """One cluster behind one traffic layer, the client application's two origins, a
-    public client registered for both, and Chromium."""
+    public client registered for both (first-party: no consent page; the consent test
+    registers a third-party one), and Chromium."""
 
     def __init__(self, cluster: Cluster, url: str, apps: dict[str, Landing], browser: Browser):
         self.cluster, self.url, self.apps, self.browser = cluster, url, apps, browser
         admin = cluster.admin()
         r = httpx.post(f"{url}/admin/tenants", json={"id": "acme", "name": "Acme"}, headers=admin)
         assert r.status_code == 201, r.text
+        self.client_id = self.register("browser-app", first_party=True)
+
+    def register(self, name: str, **extra: Any) -> str:
+        """A public client for both of the application's origins; its client_id."""
         r = httpx.post(
-            f"{url}/admin/tenants/acme/clients",
+            f"{self.url}/admin/tenants/acme/clients",
             json={
-                "name": "browser-app",
+                "name": name,
                 "token_endpoint_auth_method": "none",
                 "grant_types": ["authorization_code", "refresh_token"],
-                "redirect_uris": [f"{a.url}/cb" for a in apps.values()],
-                "post_logout_redirect_uris": [f"{a.url}/bye" for a in apps.values()],
+                "redirect_uris": [f"{a.url}/cb" for a in self.apps.values()],
+                "post_logout_redirect_uris": [f"{a.url}/bye" for a in self.apps.values()],
+                **extra,
             },
-            headers=admin,
+            headers=self.cluster.admin(),
         )
         assert r.status_code == 201, r.text
-        self.client_id = str(r.json()["client_id"])
+        return str(r.json()["client_id"])
 
     def user(self, prefix: str) -> str:
         name = f"{prefix}-{secrets.token_hex(4)}"
@@ -72,7 +78,7 @@ class Env:
     def authorize_url(self, app: Landing, challenge: str, state: str, **extra: str) -> str:
         query = {
             "response_type": "code",
-            "client_id": self.client_id,
+            "client_id": self.client_id,  # extra may name another
             "redirect_uri": f"{app.url}/cb",
             "scope": "openid profile",
             "state": state,
@@ -83,14 +89,16 @@ class Env:
         }
         return f"{self.url}/t/acme/authorize?{urlencode(query)}"
 
-    def redeem(self, app: Landing, code: str, verifier: str) -> dict[str, Any]:
+    def redeem(
+        self, app: Landing, code: str, verifier: str, client_id: str | None = None
+    ) -> dict[str, Any]:
         r = httpx.post(
             f"{self.url}/t/acme/token",
             data={
                 "grant_type": "authorization_code",
                 "code": code,
                 "redirect_uri": f"{app.url}/cb",
-                "client_id": self.client_id,
+                "client_id": client_id or self.client_id,
                 "code_verifier": verifier,
             },
         )
@@ -298,3 +306,37 @@ def test_error_pages_show_a_message_and_do_not_redirect(env: Env, tab: Watched) 
     assert app.seen[-1][1]["state"] == "typo-state"
     assert env.redeem(app, app.seen[-1][1]["code"], verifier)["access_token"]
     tab.assert_clean(statuses=(400, 401))  # the unknown client's and the wrong password's
+
+
+@pytest.mark.parametrize("host", LOOPBACKS)
+def test_consent_page_allows_and_reaches_the_redirect_uri(
+    env: Env, tab: Watched, host: str
+) -> None:
+    """A third-party client: after the password the consent page; Allow ends at the
+    redirect URI with a code (the form's POST passes CSP), offline_access included."""
+    app = env.apps[host]
+    client_id = env.register(
+        f"third-party-{secrets.token_hex(3)}", scopes=["openid", "profile", "offline_access"]
+    )
+    verifier, challenge = pkce()
+    url = env.authorize_url(
+        app, challenge, "consent-state", client_id=client_id, scope="openid offline_access"
+    )
+    tab.page.goto(url)
+    tab.page.fill("#username", env.user("consenting"))
+    tab.page.fill("#password", PASSWORD)
+    tab.page.click("button[type=submit]")
+    tab.page.wait_for_selector("button[value=allow]")
+    assert tab.page.inner_text("h1") == "Allow access?"
+    assert "a refresh token" in tab.page.content()
+    tab.page.click("button[value=allow]")
+    tab.wait_for_url(f"{app.url}/cb?")
+    path, query = app.seen[-1]
+    assert path == "/cb" and query["state"] == "consent-state"
+    tokens = env.redeem(app, query["code"], verifier, client_id)
+    assert tokens["refresh_token"] and tokens["scope"] == "openid offline_access"
+    # remembered: the next authorization goes straight back with a code
+    tab.page.goto(url.replace("consent-state", "again"))
+    tab.wait_for_url(f"{app.url}/cb?")
+    assert app.seen[-1][1]["state"] == "again" and app.seen[-1][1]["code"]
+    tab.assert_clean()

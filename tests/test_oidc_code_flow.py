@@ -403,6 +403,8 @@ def test_malformed_input_never_gets_a_500(ids: IdSite) -> None:
         "username",
         "password",
         "totp",
+        "decision",
+        "user",
     ]
     headers = [
         auth,
@@ -418,6 +420,7 @@ def test_malformed_input_never_gets_a_500(ids: IdSite) -> None:
         "userinfo",
         "authorize",
         "authorize/login",
+        "authorize/consent",
         "end-session",
     ]
     rnd = random.Random(7)

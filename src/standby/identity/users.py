@@ -15,7 +15,14 @@ from standby.identity.sessions import revoke_user_sessions_in
 from standby.identity.tenants import unknown_tenant
 from standby.identity.tokens import new_id
 from standby.store import Conflict, Writer
-from standby.store.schema import group_members, recovery_codes, reset_tokens, tenants, users
+from standby.store.schema import (
+    consents,
+    group_members,
+    recovery_codes,
+    reset_tokens,
+    tenants,
+    users,
+)
 
 if TYPE_CHECKING:
     from standby.server import Site
@@ -187,12 +194,13 @@ def update_user(
 
 
 def delete_user(site: Site, tenant: str, user_id: str, actor: str) -> None:
-    """Delete a user with their sessions, memberships, recovery codes and reset tokens."""
+    """Delete a user with their sessions, memberships, recovery codes, reset tokens and
+    consents."""
     at = now(site)
     with site.store.write() as w:
         row = locked_row(w, tenant, user_id)
         revoke_user_sessions_in(w, tenant, user_id, at)
-        for table in (group_members, recovery_codes, reset_tokens):
+        for table in (group_members, recovery_codes, reset_tokens, consents):
             ids = w.conn.execute(
                 select(table.c.id).where(table.c.tenant == tenant, table.c.user_id == user_id)
             ).scalars()

@@ -1,5 +1,6 @@
 """The authorization endpoint: code flow with PKCE, state, nonce, prompt and max_age,
-and the hosted login (password, then a second factor when the user has TOTP).
+the hosted login (password, then a second factor when the user has TOTP) and the consent
+page (clients that are not first-party, and ``prompt=consent``; see consent.py).
 
 Errors that concern the client itself (unknown client, redirect URI not registered
 exactly) are shown to the user and never redirected; every other error goes back to
@@ -18,16 +19,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from standby.crypto import SealError, seal, unseal
+from standby.crypto import SealError, constant_time_equals, seal, unseal
 from standby.errors import ApiError
 from standby.identity import sessions
 from standby.identity.authn import authenticate
 from standby.identity.clients import get_client_row
 from standby.identity.clock import US, now
-from standby.identity.oidc import families, pages
+from standby.identity.oidc import consent, families, pages
 from standby.identity.oidc.grants import scopes_of
 from standby.identity.oidc.issuer import issuer
 from standby.identity.tenants import get_tenant
+from standby.identity.users import get_user
 from standby.store import NotWritable
 
 if TYPE_CHECKING:
@@ -173,6 +175,12 @@ def _error_back(site: Site, req: AuthRequest, error: str, description: str) -> R
     return _back(site, req, {"error": error, "error_description": description})
 
 
+def _unavailable(site: Site, req: AuthRequest) -> RedirectResponse:
+    return _error_back(
+        site, req, "temporarily_unavailable", "sign-in needs the primary site; try again"
+    )
+
+
 def needs_login(req: AuthRequest, session: dict[str, Any] | None, at: int) -> bool:
     if session is None or "login" in req.prompt:
         return True
@@ -227,12 +235,34 @@ def _continue(site: Site, request: Request, req: AuthRequest, query: str) -> Res
             redirect_uri=req.redirect_uri,
         )
     assert session is not None
+    if consent.needed(site, req.tenant, session["user_id"], req.client, req.scope, req.prompt):
+        if "none" in req.prompt:
+            return _error_back(
+                site, req, "consent_required", "the user has not allowed this application yet"
+            )
+        return _consent_form(site, request, req, query, session["user_id"])
     try:
         return issue_code(site, req, session)
     except NotWritable:
-        return _error_back(
-            site, req, "temporarily_unavailable", "sign-in needs the primary site; try again"
-        )
+        return _unavailable(site, req)
+
+
+def _consent_form(
+    site: Site, request: Request, req: AuthRequest, query: str, user_id: str
+) -> Response:
+    user = get_user(site, req.tenant, user_id)
+    if user is None:  # deleted since the session was read
+        return pages.error_page("please sign in again")
+    return consent.form(
+        site,
+        req.tenant,
+        pages.csrf_cookie(request),
+        query,
+        client=req.client,
+        scope=req.scope,
+        user=user,
+        redirect_uri=req.redirect_uri,
+    )
 
 
 def _request_or_page(site: Site, tenant: str, query: str) -> AuthRequest | Response:
@@ -292,13 +322,12 @@ def login(site: Site, tenant: str, request: Request, form: dict[str, str]) -> Re
         token, row = result.session_token, result.session
         if token is None or row is None:  # pragma: no cover - start_session always sets them
             token, row = sessions.create_session(site, tenant, result.user["id"], result.amr)
-        response = pages.after_form(issue_code(site, req, {**row, "amr": result.amr}))
+        if consent.needed(site, tenant, row["user_id"], req.client, req.scope, req.prompt):
+            response = _consent_form(site, request, req, query, row["user_id"])
+        else:
+            response = pages.after_form(issue_code(site, req, {**row, "amr": result.amr}))
     except NotWritable:
-        return pages.after_form(
-            _error_back(
-                site, req, "temporarily_unavailable", "sign-in needs the primary site; try again"
-            )
-        )
+        return pages.after_form(_unavailable(site, req))
     except ApiError as exc:
         if exc.error == "mfa_required":
             sealed = seal(
@@ -320,6 +349,45 @@ def login(site: Site, tenant: str, request: Request, form: dict[str, str]) -> Re
         )
     sessions.set_session_cookie(response, site, tenant, token)
     return response
+
+
+def consent_answer(site: Site, tenant: str, request: Request, form: dict[str, str]) -> Response:
+    """The consent form's POST: the signed-in user allows (remembered, then a code) or
+    denies (``access_denied``). The sign-in checks were made before the page was shown."""
+    if not pages.csrf_ok(site, request, form.get("csrf")):
+        return pages.error_page(
+            "this form has expired or was not sent by this site; go back and reload", 403
+        )
+    query = form.get("q", "")
+    try:
+        parsed = _request_or_page(site, tenant, query)
+    except Redirectable as exc:
+        return pages.error_page(exc.description)
+    if isinstance(parsed, Response):
+        return parsed
+    req = parsed
+    session = sessions.load_session(site, tenant, request.cookies.get(sessions.SESSION_COOKIE))
+    if session is None:
+        return pages.login_form(
+            site,
+            tenant,
+            pages.csrf_cookie(request),
+            query,
+            error="please sign in again",
+            redirect_uri=req.redirect_uri,
+        )
+    if not constant_time_equals(form.get("user", ""), session["user_id"]):
+        # someone else signed in on this browser since the page was shown: ask them
+        return _consent_form(site, request, req, query, session["user_id"])
+    try:
+        if form.get("decision") != "allow":
+            return pages.after_form(
+                _error_back(site, req, "access_denied", "the user did not allow the application")
+            )
+        consent.record(site, tenant, session["user_id"], req.client["id"], req.scope)
+        return pages.after_form(issue_code(site, req, session))
+    except NotWritable:
+        return pages.after_form(_unavailable(site, req))
 
 
 async def _pairs(request: Request) -> list[tuple[str, str]]:
@@ -362,6 +430,13 @@ def router() -> APIRouter:
                 return pages.error_page(exc.description)
 
         return await run_in_threadpool(work)
+
+    @r.post("/t/{tenant}/authorize/consent")
+    async def consent_route(tenant: str, request: Request) -> Response:
+        site = _site(request)
+        form = await request.form()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        return await run_in_threadpool(consent_answer, site, tenant, request, fields)
 
     return r
 

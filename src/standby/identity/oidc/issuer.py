@@ -66,7 +66,7 @@ def discovery(site: Site, tenant: str, signing_algs: list[str]) -> dict[str, Any
         "introspection_endpoint_auth_methods_supported": client_auth,
         "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login"],
+        "prompt_values_supported": ["none", "login", "consent"],
         "acr_values_supported": [ACR_PWD, ACR_MFA],
         "claims_supported": [
             "iss",
