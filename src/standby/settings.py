@@ -136,6 +136,8 @@ class ReplicationSettings(_Section):
     # selective replication: follow only these tenants (None = all)
     tenants: list[str] | None = None
     batch_size: int = Field(default=500, ge=1)
+    # a standby sends a write it must refuse on to its primary and relays the answer
+    forward_writes: bool = True
 
 
 class BackupSettings(_Section):

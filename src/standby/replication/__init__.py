@@ -43,6 +43,11 @@ def mount(app: FastAPI, site: Site) -> None:
     site.metrics.registry.register(ReplicationCollector(site))
     site.readiness["issuer"] = lambda: issuer_match.mismatch(site)
     site.background.append(applier.run)
+    if cfg.forward_writes:
+        from standby.replication.client import primary_url
+        from standby.replication.forward import WriteForwarding
+
+        app.add_middleware(WriteForwarding, site=site, primary=lambda: primary_url(site))
 
     add = app.add_api_route
     add("/replication/stream", stream.stream, methods=["GET"])
