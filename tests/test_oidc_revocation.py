@@ -25,6 +25,7 @@ from tests.support.oidc import (
     make_client,
     query_of,
     refresh,
+    submit,
     userinfo_status,
 )
 
@@ -80,6 +81,12 @@ def _logout(ids: IdSite, uid: str) -> None:
     assert ids.client.post("/t/acme/logout").json()["logged_out"] is True
 
 
+def _end_session(ids: IdSite, uid: str) -> None:
+    # RP-initiated logout, confirmed on the page in alice's browser
+    done = submit(ids, ids.client.get("/t/acme/end-session"))
+    assert done.status_code == 200 and "signed out" in done.text
+
+
 def _password(ids: IdSite, uid: str) -> None:
     r = ids.client.post(
         f"/admin/tenants/acme/users/{uid}/password",
@@ -128,6 +135,7 @@ def _delete(ids: IdSite, uid: str) -> None:
 
 ENDINGS: dict[str, Callable[[IdSite, str], None]] = {
     "logout": _logout,
+    "end-session": _end_session,
     "password change": _password,
     "password reset": _reset,
     "admin revokes all sessions": _revoke_all,

@@ -2,7 +2,7 @@
 
 With a valid ``id_token_hint`` for the signed-in user the session ends at once; without
 one the user confirms on a page (CSRF-protected POST), so a third-party page cannot sign
-people out. Ending the session also revokes the refresh tokens issued under it.
+people out. Ending the session also revokes the tokens issued under it.
 ``post_logout_redirect_uri`` must be registered exactly for the client.
 """
 
@@ -18,8 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from standby.identity import sessions
 from standby.identity.clients import get_client_row
-from standby.identity.clock import now
-from standby.identity.oidc import families, pages
+from standby.identity.oidc import pages
 from standby.identity.oidc.issuer import issuer
 from standby.identity.oidc.tokens import verifier
 from standby.identity.oidc.verify import InvalidToken
@@ -67,10 +66,8 @@ def _target(site: Site, tenant: str, p: dict[str, str], hint: dict[str, Any] | N
 
 
 def end_session(site: Site, tenant: str, session: dict[str, Any]) -> None:
-    """Revoke the session and every refresh-token family issued under it."""
+    """Revoke the session (and with it every token issued under it: sessions.revoke_in)."""
     sessions.revoke_session(site, tenant, session["id"], f"user:{session['user_id']}")
-    with site.store.write() as w:
-        families.revoke_session_families(w, tenant, session["id"], now(site))
 
 
 def _done(tenant: str, target: str | None, posted: bool) -> Response:
