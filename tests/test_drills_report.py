@@ -61,3 +61,12 @@ def test_ack_log_round_trip(tmp_path: Path) -> None:
     ]
     write_jsonl(tmp_path / "acks.jsonl", acks)
     assert read_jsonl(tmp_path / "acks.jsonl") == acks
+
+
+def test_history_and_page_name_the_replication_mode(tmp_path: Path) -> None:
+    """An RTO or RPO read from the history means little without the mode it was run in."""
+    for mode in ("async", "sync"):
+        data = {**sample(), "replication_mode": mode}
+        assert report.history_line(data)["replication_mode"] == mode
+        page = report.render_html(data)
+        assert f"<th>replication mode</th><td>{mode}</td>" in page

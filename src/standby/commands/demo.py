@@ -109,6 +109,7 @@ def _human(report: dict[str, Any], paths: dict[str, str]) -> None:
             ),
         },
     )
+    rows.insert(0, {"measure": "replication mode", "value": f(report.get("replication_mode"))})
     iss = report.get("issuer") or {}
     if iss:
         rows.append(

@@ -30,6 +30,8 @@ def history_line(report: dict[str, Any]) -> dict[str, Any]:
         "drill": report.get("drill"),
         "started_at": report.get("started_at"),
         "completed": report.get("completed"),
+        # RTO and RPO mean little without it: sync trades RTO for RPO = 0.
+        "replication_mode": report.get("replication_mode"),
         "rto_s": m.get("rto_s"),
         "rpo_lost": (m.get("rpo") or {}).get("lost"),
         "rpo_window_s": (m.get("rpo") or {}).get("window_s"),
@@ -59,6 +61,7 @@ def render_html(report: dict[str, Any]) -> str:
     rpo = m.get("rpo") or {}
     headline = [
         ("completed", report.get("completed")),
+        ("replication mode", report.get("replication_mode")),
         ("RTO: fault to first successful login through the router (s)", m.get("rto_s")),
         ("first acknowledged write after the fault (s)", m.get("first_write_after_fault_s")),
         ("RPO: acknowledged writes lost", rpo.get("lost")),
