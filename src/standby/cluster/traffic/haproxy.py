@@ -109,6 +109,9 @@ def render_config(
         "    timeout connect 1s",
         "    timeout client 60s",
         "    timeout server 60s",
+        # a health check may take longer than its interval on a busy site (without this
+        # the interval is the check's timeout, and a slow /readyz marks every site down)
+        "    timeout check 2s",
         "",
         "frontend standby_in",
         f"    bind {host}:{port}",
