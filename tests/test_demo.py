@@ -40,6 +40,8 @@ def test_demo_runs_a_real_failover_and_cleans_up(tmp_path: Path) -> None:
     # the controller moved the role and the workload saw the new primary acknowledge writes
     sites = {row["site"] for row in measured["acknowledged_by"]}
     assert sites == {"site-a", "site-b"}
+    # its users signed in through the code flow (first-party demo app: no consent page)
+    assert report["workload"]["token_requests"].startswith("OIDC refresh_token grant")
     kinds = [e["kind"] for e in report["timeline"]]
     for kind in ("fault_kill9", "promoted", "old_primary_rejoined", "failback_done"):
         assert kind in kinds, kind
