@@ -152,3 +152,21 @@ def test_failsafe_and_prepare_need_the_replication_secret(cluster: Cluster) -> N
         timeout=5,
     )
     assert r.status_code == 400
+    # Credentials are checked before the body is read: a malformed body from a caller
+    # without them is a 401 on every controller route that takes one, not a 400.
+    for path in ("/lease/renew", "/switchover", "/failback"):
+        for raw in (b"{not json", b'{"unexpected": 1}', b""):
+            r = httpx.post(
+                f"{c.controller_url}{path}",
+                content=raw,
+                headers={"Authorization": "Bearer wrong", "content-type": "application/json"},
+                timeout=5,
+            )
+            assert r.status_code == 401, (path, raw, r.text)
+    r = httpx.post(
+        f"{c.controller_url}/switchover",
+        content=b"{not json",
+        headers={"Authorization": f"Bearer {c.admin_token}", "content-type": "application/json"},
+        timeout=5,
+    )
+    assert r.status_code == 400 and "JSON object" in r.json()["message"], r.text

@@ -16,12 +16,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi import routing as fastapi_routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from standby import openapi
 from standby.errors import REFUSED_HEADER, ApiError
 from standby.metrics import Metrics
+from standby.request_body import describe_problem
 from standby.settings import Secrets, SiteSettings
 from standby.store import Conflict, NotWritable, Store, StoreError
 
@@ -100,10 +103,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            problems.append(f"{loc or 'body'}: {err.get('msg')}")
+        problems = [describe_problem(err) for err in exc.errors()]
         return _error_response(400, "invalid_request", "; ".join(problems) or "malformed request")
 
     @app.exception_handler(NotWritable)
@@ -125,9 +125,30 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error_response(500, "store_error", str(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error_response(exc.status_code, code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        message = str(exc.detail)
+        if exc.status_code == 405:
+            # A 405 must say what is allowed; Starlette's Allow names only the first route
+            # on the path, and a path may have one route per method.
+            headers["Allow"] = ", ".join(_allowed(request)) or headers.get("Allow", "")
+            message = f"{request.method} is not allowed here; use {headers['Allow']}"
+        resp = _error_response(exc.status_code, code, message)
+        resp.headers.update(headers)
+        return resp
+
+
+def _allowed(request: Request) -> list[str]:
+    """The methods some route of the app serves on the request's path."""
+    flatten = getattr(fastapi_routing, "iter_route_contexts", None)  # routers included lazily
+    routes = flatten(request.app.routes) if flatten else request.app.routes
+    methods: set[str] = set()
+    for route in routes:
+        regex, served = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and served and regex.match(request.url.path):
+            methods |= set(served)
+    return sorted(methods)
 
 
 def create_app(site: Site) -> FastAPI:
@@ -148,6 +169,7 @@ def create_app(site: Site) -> FastAPI:
     app = FastAPI(title="Standby", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.site = site
     _install_error_handlers(app)
+    openapi.install(app)
 
     @app.middleware("http")
     async def _site_headers(
@@ -184,7 +206,7 @@ def create_app(site: Site) -> FastAPI:
             "issuer_base": site.settings.base_url(),
         }
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={503: {"description": "not ready: problems says why"}})
     def readyz() -> JSONResponse:
         problems: dict[str, str] = {}
         try:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from standby.cluster.controller import Controller, ControllerError
 from standby.cluster.topology import ClusterSecrets
 from standby.crypto import constant_time_equals
+from standby.openapi import errors, json_body
+from standby.request_body import describe_problem, read_json
 
 
 class Renewal(BaseModel):
@@ -30,6 +32,10 @@ class Renewal(BaseModel):
 class Target(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to: str = Field(min_length=1, max_length=64)
+
+
+# An operator's order, read only once the caller is authenticated.
+Order = Annotated[Target, Depends(read_json(Target))]
 
 
 def _token(request: Request) -> str:
@@ -47,6 +53,14 @@ def create_app(controller: Controller, secrets: ClusterSecrets) -> FastAPI:
         matches = [constant_time_equals(token, s) for s in allowed]
         if not token or not any(matches):
             raise ControllerError("missing or wrong credentials (Authorization: Bearer ...)", 401)
+
+    def needs(*allowed: str) -> list[Any]:
+        """Route dependencies checking credentials, which run before a body is read."""
+
+        def check(request: Request) -> None:
+            require(request, *allowed)
+
+        return [Depends(check)]
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -69,12 +83,16 @@ def create_app(controller: Controller, secrets: ClusterSecrets) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        msg = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        msg = "; ".join(describe_problem(e) for e in exc.errors())
         return JSONResponse({"error": "invalid_request", "message": msg}, status_code=400)
 
-    @app.post("/lease/renew")
-    async def renew(body: Renewal, request: Request) -> dict[str, Any]:
-        require(request, replication)
+    @app.post(
+        "/lease/renew",
+        dependencies=needs(replication),
+        responses=errors(400, 401),
+        openapi_extra=json_body(Renewal),
+    )
+    async def renew(body: Annotated[Renewal, Depends(read_json(Renewal))]) -> dict[str, Any]:
         return controller.renew(body.site, body.epoch)
 
     @app.get("/status")
@@ -92,14 +110,22 @@ def create_app(controller: Controller, secrets: ClusterSecrets) -> FastAPI:
         require(request, admin)
         return await controller.approve()
 
-    @app.post("/switchover")
-    async def switchover(body: Target, request: Request) -> dict[str, Any]:
-        require(request, admin)
+    @app.post(
+        "/switchover",
+        dependencies=needs(admin),
+        responses=errors(400, 401, 409),
+        openapi_extra=json_body(Target),
+    )
+    async def switchover(body: Order) -> dict[str, Any]:
         return await controller.switchover(body.to)
 
-    @app.post("/failback")
-    async def failback(body: Target, request: Request) -> dict[str, Any]:
-        require(request, admin)
+    @app.post(
+        "/failback",
+        dependencies=needs(admin),
+        responses=errors(400, 401, 409),
+        openapi_extra=json_body(Target),
+    )
+    async def failback(body: Order) -> dict[str, Any]:
         return await controller.failback(body.to)
 
     return app

@@ -21,15 +21,17 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from standby.crypto import constant_time_equals
 from standby.errors import unauthorized
 from standby.httpclient import service_client
+from standby.openapi import errors, json_body
+from standby.request_body import read_json
 from standby.store import NotWritable
 
 if TYPE_CHECKING:
@@ -198,9 +200,19 @@ def _require_secret(request: Request) -> Site:
 def mount_routes(app: FastAPI, site: Site) -> None:
     state: LeaseState = site.parts[PART]
 
-    @app.post("/cluster/failsafe")
-    def failsafe(question: FailsafeQuestion, request: Request) -> dict[str, Any]:
-        _require_secret(request)
+    # The secret is checked before the body is read: an unauthenticated caller learns
+    # nothing about what these routes expect.
+    authenticated = [Depends(_require_secret)]
+
+    @app.post(
+        "/cluster/failsafe",
+        dependencies=authenticated,
+        responses=errors(400, 401),
+        openapi_extra=json_body(FailsafeQuestion),
+    )
+    def failsafe(
+        question: Annotated[FailsafeQuestion, Depends(read_json(FailsafeQuestion))],
+    ) -> dict[str, Any]:
         reason = None
         if site.role != "standby":
             reason = f"{site.name} is a {site.role}"
@@ -218,9 +230,13 @@ def mount_routes(app: FastAPI, site: Site) -> None:
             "reason": reason,
         }
 
-    @app.post("/cluster/prepare")
-    def prepare(order: PrepareOrder, request: Request) -> dict[str, Any]:
-        _require_secret(request)
+    @app.post(
+        "/cluster/prepare",
+        dependencies=authenticated,
+        responses=errors(400, 401),
+        openapi_extra=json_body(PrepareOrder),
+    )
+    def prepare(order: Annotated[PrepareOrder, Depends(read_json(PrepareOrder))]) -> dict[str, Any]:
         state.withheld_epoch = site.epoch
         ago = None if state.last_confirmed is None else time.monotonic() - state.last_confirmed
         _log("failsafe_withheld", site=site.name, epoch=site.epoch, next_epoch=order.epoch)
@@ -231,9 +247,8 @@ def mount_routes(app: FastAPI, site: Site) -> None:
             "last_confirmed_ago": ago,
         }
 
-    @app.get("/cluster/lease")
-    def lease(request: Request) -> dict[str, Any]:
-        _require_secret(request)
+    @app.get("/cluster/lease", dependencies=authenticated, responses=errors(401))
+    def lease() -> dict[str, Any]:
         head = site.store.head()
         return {
             "site": site.name,

@@ -4,7 +4,7 @@ fencing, rejoin with quarantine. ``mount(app, site)`` plugs it into a site."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -49,12 +49,17 @@ def mount(app: FastAPI, site: Site) -> None:
 
         app.add_middleware(WriteForwarding, site=site, primary=lambda: primary_url(site))
 
-    add = app.add_api_route
-    add("/replication/stream", stream.stream, methods=["GET"])
-    add("/replication/ack", routes.ack, methods=["POST"])
-    add("/replication/status", routes.status, methods=["GET"])
-    add("/replication/timeline", routes.timeline, methods=["GET"])
-    add("/replication/reapply", routes.reapply_records, methods=["POST"])
-    add("/replication/promote", control.promote, methods=["POST"])
-    add("/replication/demote", control.demote, methods=["POST"])
-    add("/replication/follow", control.follow, methods=["POST"])
+    from standby.openapi import errors
+
+    def add(path: str, endpoint: Any, method: str, *codes: int) -> None:
+        # ``codes``: what the route answers besides success (for the API document).
+        app.add_api_route(path, endpoint, methods=[method], responses=errors(401, *codes))
+
+    add("/replication/stream", stream.stream, "GET", 400, 409, 410, 503)
+    add("/replication/ack", routes.ack, "POST", 400, 409)
+    add("/replication/status", routes.status, "GET")
+    add("/replication/timeline", routes.timeline, "GET")
+    add("/replication/reapply", routes.reapply_records, "POST", 400, 409, 503)
+    add("/replication/promote", control.promote, "POST", 400, 409)
+    add("/replication/demote", control.demote, "POST", 400, 409)
+    add("/replication/follow", control.follow, "POST", 400, 409, 502)
