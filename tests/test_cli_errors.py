@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import typer
+import yaml
 from typer.testing import CliRunner
 
 from standby.cli import app
@@ -76,6 +77,17 @@ def test_unreachable_store_in_the_config_is_one_line_for_every_command(tmp_path:
     ):
         r = run(*args, "-c", str(cfg))
         one_line_error(r, "database", "refused")
+
+
+def test_store_url_the_driver_cannot_read_is_refused_with_the_config(tmp_path: Path) -> None:
+    for i, url in enumerate(("postgresql://u@127.0.0.1:port/x", "sqlite://x.db", "x.db")):
+        cfg = make_site_dir(tmp_path / str(i), "site-a")
+        data = yaml.safe_load(cfg.read_text())
+        data["store"]["url"] = url
+        cfg.write_text(yaml.safe_dump(data))
+        r = run("tenant", "list", "-c", str(cfg))
+        one_line_error(r, str(cfg), "store.url")
+        assert r.code == 2
 
 
 def test_backup_verify_takes_one_selection(config: Path) -> None:

@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from standby.store.engine import check_url
+
 ENV_PREFIX = "STANDBY_"
 SECRET_NAMES = ("admin_token", "kek", "replication_secret", "backup_key")
 
@@ -50,13 +52,7 @@ class StoreSettings(_Section):
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, v: str) -> str:
-        scheme = v.split(":", 1)[0]
-        if scheme not in ("sqlite", "postgresql", "postgresql+psycopg"):
-            raise ValueError(
-                f"unknown store URL scheme {scheme!r}; use sqlite:///PATH or "
-                "postgresql://USER@HOST:PORT/DB"
-            )
-        return v
+        return check_url(v)  # a URL the driver cannot read fails here, naming the file
 
 
 class HttpSettings(_Section):

@@ -49,6 +49,6 @@ class Commands(TyperGroup):
                 1,
             )
         except ArgumentError as exc:
-            fail(f"cannot use the store URL: {exc}", 2)
+            fail(f"cannot use the store URL: {' '.join(str(exc).split())}", 2)
         except StoreError as exc:
             fail(str(exc), 1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -56,7 +55,7 @@ def check_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise ValueError(
-            f"store URL {url!r} has no scheme; did you mean sqlite:///{Path(url).absolute()}? "
+            f"store URL {url!r} has no scheme; did you mean sqlite:///{url}? "
             f"(use {_EXAMPLES})"
         )
     if scheme not in SCHEMES:
