@@ -12,8 +12,7 @@ from urllib.parse import urlencode
 import pyotp
 import pytest
 
-from standby.identity import keys
-from tests.support.identity import PASSWORD, IdSite, identity_site
+from tests.support.identity import PASSWORD, IdSite
 from tests.support.oidc import (
     REDIRECT,
     authorize,
@@ -22,6 +21,7 @@ from tests.support.oidc import (
     issuer,
     login_for_code,
     make_client,
+    oidc_site,
     parse_form,
     pkce,
     pyjwt_claims,
@@ -34,11 +34,7 @@ LOGOUT_TO = "https://app.example/bye"
 
 @pytest.fixture
 def ids(tmp_path: Path, store_url: str) -> Iterator[IdSite]:
-    with identity_site(tmp_path, store_url) as s:
-        s.tenant("acme")
-        s.user("alice")
-        keys.ensure_active_key(s.site)
-        s.client.follow_redirects = False
+    with oidc_site(tmp_path, store_url, "alice") as s:
         yield s
 
 

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from standby.identity import keys
 from standby.identity.oidc.consent import consent_needed
-from tests.support.identity import PASSWORD, IdSite, identity_site
+from tests.support.identity import PASSWORD, IdSite
 from tests.support.oidc import (
     authorize,
     exchange,
     issuer,
     make_client,
+    oidc_site,
     parse_form,
     query_of,
     submit,
@@ -29,12 +29,7 @@ SCOPES = ["openid", "profile", "email", "offline_access"]
 
 @pytest.fixture
 def ids(tmp_path: Path, store_url: str) -> Iterator[IdSite]:
-    with identity_site(tmp_path, store_url) as s:
-        s.tenant("acme")
-        s.user("alice")
-        s.user("bob")
-        keys.ensure_active_key(s.site)
-        s.client.follow_redirects = False
+    with oidc_site(tmp_path, store_url, "alice", "bob") as s:
         yield s
 
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from standby.identity import keys
-from tests.support.identity import PASSWORD, IdSite, identity_site
+from tests.support.identity import PASSWORD, IdSite
 from tests.support.oidc import (
     authorize,
     basic,
@@ -23,6 +22,7 @@ from tests.support.oidc import (
     login_for_code,
     machine_client,
     make_client,
+    oidc_site,
     query_of,
     refresh,
     submit,
@@ -34,12 +34,7 @@ NEW_PASSWORD = "another correct horse battery"
 
 @pytest.fixture
 def ids(tmp_path: Path, store_url: str) -> Iterator[IdSite]:
-    with identity_site(tmp_path, store_url) as s:
-        s.tenant("acme")
-        s.user("alice")
-        s.user("bob")
-        keys.ensure_active_key(s.site)
-        s.client.follow_redirects = False
+    with oidc_site(tmp_path, store_url, "alice", "bob") as s:
         yield s
 
 

@@ -7,7 +7,10 @@ import base64
 import hashlib
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -15,7 +18,7 @@ import jwt as pyjwt
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.support.identity import PASSWORD, IdSite
+from tests.support.identity import PASSWORD, IdSite, identity_site
 
 REDIRECT = "https://app.example/cb"
 
@@ -141,6 +144,21 @@ def pyjwt_claims(
 
 
 # ---------------------------------------------------------------- code flow, in-process
+
+
+@contextmanager
+def oidc_site(tmp_path: Path, store_url: str, *users: str) -> Iterator[IdSite]:
+    """An in-process site with tenant ``acme``, these users, a signing key, and a client
+    that does not follow redirects (so tests see where the browser would be sent)."""
+    from standby.identity import keys
+
+    with identity_site(tmp_path, store_url) as s:
+        s.tenant("acme")
+        for name in users:
+            s.user(name)
+        keys.ensure_active_key(s.site)
+        s.client.follow_redirects = False
+        yield s
 
 
 def authorize(ids: IdSite, client_id: str, **params: str) -> Any:

@@ -273,22 +273,28 @@ def _request_or_page(site: Site, tenant: str, query: str) -> AuthRequest | Respo
         return pages.error_page(str(exc), exc.status)
 
 
+def _posted_request(
+    site: Site, tenant: str, request: Request, form: dict[str, str]
+) -> AuthRequest | Response:
+    """A hosted form's POST: its CSRF token checked, then the authorization request it
+    carries (``q``) validated again; or the error page to answer."""
+    if not pages.csrf_ok(site, request, form.get("csrf")):
+        return pages.error_page(
+            "this form has expired or was not sent by this site; go back and reload", 403
+        )
+    try:
+        return _request_or_page(site, tenant, form.get("q", ""))
+    except Redirectable as exc:
+        return pages.error_page(exc.description)
+
+
 def login(site: Site, tenant: str, request: Request, form: dict[str, str]) -> Response:
     """The login form's POST: check CSRF, re-validate the request, authenticate, then
     start a session and send the code back (a fresh login satisfies prompt and max_age)."""
-    if not pages.csrf_ok(site, request, form.get("csrf")):
-        return pages.error_page(
-            "this sign-in form has expired or was not sent by this site; go back and reload",
-            403,
-        )
+    req = _posted_request(site, tenant, request, form)
+    if isinstance(req, Response):
+        return req
     query = form.get("q", "")
-    try:
-        parsed = _request_or_page(site, tenant, query)
-    except Redirectable as exc:
-        return pages.error_page(exc.description)
-    if isinstance(parsed, Response):
-        return parsed
-    req = parsed
     cookie = request.cookies[pages.CSRF_COOKIE]
     back = req.redirect_uri
     aad = f"mfa:{tenant}:{cookie}"
@@ -354,18 +360,10 @@ def login(site: Site, tenant: str, request: Request, form: dict[str, str]) -> Re
 def consent_answer(site: Site, tenant: str, request: Request, form: dict[str, str]) -> Response:
     """The consent form's POST: the signed-in user allows (remembered, then a code) or
     denies (``access_denied``). The sign-in checks were made before the page was shown."""
-    if not pages.csrf_ok(site, request, form.get("csrf")):
-        return pages.error_page(
-            "this form has expired or was not sent by this site; go back and reload", 403
-        )
+    req = _posted_request(site, tenant, request, form)
+    if isinstance(req, Response):
+        return req
     query = form.get("q", "")
-    try:
-        parsed = _request_or_page(site, tenant, query)
-    except Redirectable as exc:
-        return pages.error_page(exc.description)
-    if isinstance(parsed, Response):
-        return parsed
-    req = parsed
     session = sessions.load_session(site, tenant, request.cookies.get(sessions.SESSION_COOKIE))
     if session is None:
         return pages.login_form(
