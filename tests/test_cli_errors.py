@@ -37,6 +37,14 @@ def one_line_error(r: Ran, *words: str) -> str:
     return line
 
 
+def set_key(cfg: Path, section: str, key: str, value: str) -> Path:
+    """Write ``section.key: value`` into a config after it was written (and checked)."""
+    data = yaml.safe_load(cfg.read_text())
+    data.setdefault(section, {})[key] = value
+    cfg.write_text(yaml.safe_dump(data))
+    return cfg
+
+
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     """A SQLite site with one backup set, so a restore has something to restore."""
@@ -81,13 +89,43 @@ def test_unreachable_store_in_the_config_is_one_line_for_every_command(tmp_path:
 
 def test_store_url_the_driver_cannot_read_is_refused_with_the_config(tmp_path: Path) -> None:
     for i, url in enumerate(("postgresql://u@127.0.0.1:port/x", "sqlite://x.db", "x.db")):
-        cfg = make_site_dir(tmp_path / str(i), "site-a")
-        data = yaml.safe_load(cfg.read_text())
-        data["store"]["url"] = url
-        cfg.write_text(yaml.safe_dump(data))
+        cfg = set_key(make_site_dir(tmp_path / str(i), "site-a"), "store", "url", url)
         r = run("tenant", "list", "-c", str(cfg))
         one_line_error(r, str(cfg), "store.url")
         assert r.code == 2
+
+
+def test_service_urls_without_a_scheme_or_with_a_bad_port_are_refused(tmp_path: Path) -> None:
+    """Site configs and the topology name other services by URL; one a driver or httpx
+    cannot use (no scheme: every check then fails for ever; a port that is not a number:
+    a traceback) is refused when the file is read, naming the key."""
+    cfg = set_key(make_site_dir(tmp_path, "site-a"), "cluster", "controller_url", "127.0.0.1:7")
+    one_line_error(run("tenant", "list", "-c", str(cfg)), "cluster.controller_url", "http")
+    secrets = tmp_path / "cluster-secrets.yaml"
+    secrets.write_text(yaml.safe_dump({"replication_secret": "r", "admin_token": "a"}))
+    secrets.chmod(0o600)
+    for key, url in (("controller", "http://127.0.0.1:port"), ("site", "127.0.0.1:8080")):
+        topology = tmp_path / f"topology-{key}.yaml"
+        topology.write_text(
+            yaml.safe_dump(
+                {
+                    "secrets_file": secrets.name,
+                    "controller": {"url": url if key == "controller" else "http://127.0.0.1:7"},
+                    "sites": [
+                        {
+                            "name": "a",
+                            "role": "primary",
+                            "url": url if key == "site" else "http://127.0.0.1:8",
+                        },
+                        {"name": "b", "role": "standby", "url": "http://127.0.0.1:9"},
+                    ],
+                }
+            )
+        )
+        for command in ("status", "controller"):
+            r = run(command, "--topology", str(topology))
+            one_line_error(r, "controller.url" if key == "controller" else "sites.0.url")
+            assert r.code == 2
 
 
 def test_backup_verify_takes_one_selection(config: Path) -> None:

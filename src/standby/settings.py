@@ -97,6 +97,21 @@ def check_public_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
+def check_service_url(url: str) -> str:
+    """``url`` if it is where a service answers: an absolute http(s) URL with a host and,
+    if it has a port, a numeric one (a site, the controller, the router, etcd)."""
+    parts = urlsplit(url.strip())
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+    except ValueError:
+        raise ValueError(f"{url!r} has a port that is not a number") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{url!r} is not an absolute http(s) URL; write it like http://127.0.0.1:8080"
+        )
+    return url
+
+
 class SessionSettings(_Section):
     idle_ttl: int = 1800
     absolute_ttl: int = 43200
@@ -135,6 +150,11 @@ class ReplicationSettings(_Section):
     # a standby sends a write it must refuse on to its primary and relays the answer
     forward_writes: bool = True
 
+    @field_validator("primary_url")
+    @classmethod
+    def _primary_url(cls, v: str | None) -> str | None:
+        return None if v is None else check_service_url(v)
+
 
 class BackupSettings(_Section):
     backend: Literal["local", "s3"] = "local"
@@ -170,6 +190,16 @@ class ClusterSettings(_Section):
     # The other site(s), asked "are you still a standby on my epoch?" when the
     # controller cannot be reached (failsafe: a controller outage must not stop logins).
     peer_urls: list[str] = []
+
+    @field_validator("controller_url")
+    @classmethod
+    def _controller_url(cls, v: str | None) -> str | None:
+        return None if v is None else check_service_url(v)
+
+    @field_validator("peer_urls")
+    @classmethod
+    def _peer_urls(cls, v: list[str]) -> list[str]:
+        return [check_service_url(u) for u in v]
 
 
 class SiteSettings(_Section):

@@ -21,12 +21,23 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
-from standby.settings import ConfigError
+from standby.settings import ConfigError, check_service_url
+
+# Where a site, the controller, the router or etcd answers: http(s)://host[:port].
+ServiceUrl = Annotated[str, AfterValidator(check_service_url)]
 
 
 class _Model(BaseModel):
@@ -35,7 +46,7 @@ class _Model(BaseModel):
 
 class SiteRef(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    url: str
+    url: ServiceUrl
     role: Literal["primary", "standby"]
     config: str | None = None  # the site's own config file, when on this machine
 
@@ -43,12 +54,12 @@ class SiteRef(_Model):
 class DcsSettings(_Model):
     backend: Literal["embedded", "etcd"] = "embedded"
     path: str = "controller.db"  # embedded: the controller's own SQLite file
-    endpoints: list[str] = ["http://127.0.0.1:2379"]  # etcd
+    endpoints: list[ServiceUrl] = ["http://127.0.0.1:2379"]  # etcd
     prefix: str = "/standby"
 
 
 class ControllerSettings(_Model):
-    url: str = "http://127.0.0.1:7000"
+    url: ServiceUrl = "http://127.0.0.1:7000"
     failover: Literal["automatic", "approval"] = "automatic"
     check_interval: float = Field(default=0.2, gt=0)
     check_timeout: float = Field(default=0.5, gt=0)
@@ -69,7 +80,7 @@ class HaproxySettings(_Model):
 
 class TrafficSettings(_Model):
     backend: Literal["builtin", "haproxy"] = "builtin"
-    listen: str = "http://127.0.0.1:8000"
+    listen: ServiceUrl = "http://127.0.0.1:8000"
     health_interval: float = Field(default=0.2, gt=0)
     sticky_cookie: str = "standby_route"
     # builtin router: how long a request waits for a site that can take it (a failover)
