@@ -92,8 +92,9 @@ def test_kill_primary_promotes_standby_with_next_epoch(
         c.start_site("site-a")
         c.wait_role("site-a", "standby", 2)
         assert "rejoined" in kinds(c)
-        r = c.write("site-a", "to-old-primary")
-        assert r.status_code == 503 and r.headers["Standby-Role"] == "standby"
+        r = c.write("site-a", "to-old-primary")  # done by the new primary, not by site-a
+        assert r.status_code == 201 and r.headers["standby-site"] == "site-b", r.text
+        assert r.headers["standby-forwarded-by"] == "site-a"
     finally:
         c.stop()
 

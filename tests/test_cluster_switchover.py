@@ -47,7 +47,10 @@ def test_switchover_then_failback_with_ramp(tmp_path: Path) -> None:
         # Zero loss: every write acknowledged before the switchover is on the new primary.
         assert all(exists_on(c, "site-b", k) for k in keys)
         c.wait_role("site-a", "standby", 2)
-        assert c.write("site-a", "to-old").status_code == 503
+        # The old primary takes no write itself: it forwards it to the new primary.
+        r = c.write("site-a", "to-old")
+        assert r.status_code == 201 and r.headers["standby-site"] == "site-b", r.text
+        assert r.headers["standby-forwarded-by"] == "site-a"
         more = [f"after-{i}" for i in range(10)]
         for k in more:
             assert c.write("site-b", k).status_code == 201
