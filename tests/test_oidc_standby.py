@@ -101,8 +101,11 @@ def test_standby_serves_reads_and_refuses_grants_that_write(tmp_path: Path, stor
                     "state": "s",
                 },
             )
-            assert silent.status_code == 303
-            assert query_of(silent.headers["location"])["error"] == "temporarily_unavailable"
+            # nothing written: a page marked for the traffic layer and write forwarding
+            # (which send it on to the primary), not an error sent back to the application
+            assert silent.status_code == 503 and "location" not in silent.headers
+            assert silent.headers["standby-refused"] == "before-write"
+            assert "primary" in silent.text
             assert store.head().lsn == head
         finally:
             sb.close()

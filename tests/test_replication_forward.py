@@ -111,3 +111,48 @@ def test_forwarding_can_be_turned_off(tmp_path: Path) -> None:
     finally:
         b.stop()
         a.stop()
+
+
+@pytest.mark.slow
+def test_a_sign_in_at_the_standby_gets_its_code_from_the_primary(
+    pair: tuple[SiteProcess, SiteProcess, dict[str, str]],
+) -> None:
+    """/authorize needs a write (the code): the standby's refusal is forwarded, and the
+    browser is sent on to the application with a code from the primary."""
+    from tests.support.oidc import REDIRECT, pkce
+
+    a, b, admin = pair
+    assert httpx.post(
+        f"{b.url}/admin/tenants", json={"id": "acme", "name": "Acme"}, headers=admin
+    ).is_success
+    assert httpx.post(
+        f"{b.url}/admin/tenants/acme/users",
+        json={"username": "alice", "password": PASSWORD},
+        headers=admin,
+    ).is_success
+    client = httpx.post(
+        f"{b.url}/admin/tenants/acme/clients",
+        json={"name": "app", "redirect_uris": [REDIRECT], "first_party": True},
+        headers=admin,
+    ).json()
+    with httpx.Client(base_url=b.url) as browser:
+        assert browser.post(
+            "/t/acme/login", json={"username": "alice", "password": PASSWORD}
+        ).is_success
+        wait_for(lambda: browser.get("/t/acme/session").status_code == 200)  # replicated
+        _, challenge = pkce()
+        r = browser.get(
+            "/t/acme/authorize",
+            params={
+                "response_type": "code",
+                "client_id": client["client_id"],
+                "redirect_uri": REDIRECT,
+                "scope": "openid",
+                "state": "s1",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            },
+        )
+    assert r.status_code in (302, 303), r.text
+    assert r.headers["location"].startswith(REDIRECT) and "code=" in r.headers["location"]
+    assert r.headers["standby-site"] == "site-a" and r.headers["standby-forwarded-by"] == "site-b"

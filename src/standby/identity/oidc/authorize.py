@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from standby.crypto import SealError, constant_time_equals, seal, unseal
-from standby.errors import ApiError
+from standby.errors import REFUSED_HEADER, ApiError
 from standby.identity import sessions
 from standby.identity.authn import authenticate
 from standby.identity.clients import get_client_row
@@ -175,10 +175,20 @@ def _error_back(site: Site, req: AuthRequest, error: str, description: str) -> R
     return _back(site, req, {"error": error, "error_description": description})
 
 
-def _unavailable(site: Site, req: AuthRequest) -> RedirectResponse:
-    return _error_back(
-        site, req, "temporarily_unavailable", "sign-in needs the primary site; try again"
-    )
+def _unavailable(site: Site, req: AuthRequest, exc: NotWritable) -> Response:
+    """This site could not write the sign-in (it is a standby, or a primary without its
+    lease). Nothing changed, so the answer is a 503 page marked for the traffic layer and
+    for write forwarding: the browser gets the primary's answer, or waits for the new one,
+    instead of being sent back to the application with an error. Only a sign-in that
+    committed here but could not be confirmed (strict sync) goes back as an error."""
+    if exc.committed:
+        return _error_back(
+            site, req, "temporarily_unavailable", "sign-in needs the primary site; try again"
+        )
+    resp = pages.error_page("Signing in needs the primary site; try again in a moment.", 503)
+    resp.headers["Retry-After"] = "1"
+    resp.headers[REFUSED_HEADER] = "before-write"
+    return resp
 
 
 def needs_login(req: AuthRequest, session: dict[str, Any] | None, at: int) -> bool:
@@ -243,8 +253,8 @@ def _continue(site: Site, request: Request, req: AuthRequest, query: str) -> Res
         return _consent_form(site, request, req, query, session["user_id"])
     try:
         return issue_code(site, req, session)
-    except NotWritable:
-        return _unavailable(site, req)
+    except NotWritable as exc:
+        return _unavailable(site, req, exc)
 
 
 def _consent_form(
@@ -332,8 +342,8 @@ def login(site: Site, tenant: str, request: Request, form: dict[str, str]) -> Re
             response = _consent_form(site, request, req, query, row["user_id"])
         else:
             response = pages.after_form(issue_code(site, req, {**row, "amr": result.amr}))
-    except NotWritable:
-        return pages.after_form(_unavailable(site, req))
+    except NotWritable as exc:
+        return pages.after_form(_unavailable(site, req, exc))
     except ApiError as exc:
         if exc.error == "mfa_required":
             sealed = seal(
@@ -384,8 +394,8 @@ def consent_answer(site: Site, tenant: str, request: Request, form: dict[str, st
             )
         consent.record(site, tenant, session["user_id"], req.client["id"], req.scope)
         return pages.after_form(issue_code(site, req, session))
-    except NotWritable:
-        return pages.after_form(_unavailable(site, req))
+    except NotWritable as exc:
+        return pages.after_form(_unavailable(site, req, exc))
 
 
 async def _pairs(request: Request) -> list[tuple[str, str]]:
