@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +36,7 @@ class Target(BaseModel):
 
 # An operator's order, read only once the caller is authenticated.
 Order = Annotated[Target, Depends(read_json(Target))]
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
 def _token(request: Request) -> str:
@@ -110,21 +111,20 @@ def create_app(controller: Controller, secrets: ClusterSecrets) -> FastAPI:
         require(request, admin)
         return await controller.approve()
 
-    @app.post(
-        "/switchover",
-        dependencies=needs(admin),
-        responses=errors(400, 401, 409),
-        openapi_extra=json_body(Target),
-    )
+    def order(path: str) -> Callable[[Endpoint], Endpoint]:
+        """An operator's order naming a site: the admin token first, then the body."""
+        return app.post(
+            path,
+            dependencies=needs(admin),
+            responses=errors(400, 401, 409),
+            openapi_extra=json_body(Target),
+        )
+
+    @order("/switchover")
     async def switchover(body: Order) -> dict[str, Any]:
         return await controller.switchover(body.to)
 
-    @app.post(
-        "/failback",
-        dependencies=needs(admin),
-        responses=errors(400, 401, 409),
-        openapi_extra=json_body(Target),
-    )
+    @order("/failback")
     async def failback(body: Order) -> dict[str, Any]:
         return await controller.failback(body.to)
 
