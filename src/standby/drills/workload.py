@@ -78,6 +78,9 @@ class Workload:
     grant_mode: str = "none"  # refresh_token | client_credentials | none
     grant_note: str = ""
     _refresh: dict[str, str] = field(default_factory=dict)
+    # One refresh at a time per user, as an application holding one refresh token does:
+    # two workers rotating the same token at once would be reuse (and revoke the family).
+    _refreshing: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     def milestone(self, name: str, **detail: Any) -> None:
         self.milestones.append(
@@ -115,6 +118,10 @@ class Workload:
             )
         )
         return resp if ok else None
+
+    def _last(self, op: str, key: str) -> Ack:
+        """This key's latest acknowledgement (other workers append theirs meanwhile)."""
+        return next(a for a in reversed(self.acks) if a.op == op and a.key == key)
 
     # -- token setup -------------------------------------------------------------------
 
@@ -242,16 +249,19 @@ class Workload:
         auth = (c.client.client_id, c.client.client_secret)
         username = user[0]
         if self.grant_mode == "refresh_token" and username in self._refresh:
-            form = {"grant_type": "refresh_token", "refresh_token": self._refresh[username]}
-            resp = await self._request(client, "token", username, "POST", url, data=form, auth=auth)
-            if resp is not None and resp.json().get("refresh_token"):
-                self._refresh[username] = resp.json()["refresh_token"]
-            elif self.acks[-1].error == "http_400 invalid_grant":
-                # the token was lost or revoked: sign in again, as an application would
-                base = f"{c.base_url}/t/{c.tenant}"
-                again = await self._authorization_code(client, base, *user)
-                if again:
-                    self._refresh[username] = again
+            async with self._refreshing.setdefault(username, asyncio.Lock()):
+                form = {"grant_type": "refresh_token", "refresh_token": self._refresh[username]}
+                resp = await self._request(
+                    client, "token", username, "POST", url, data=form, auth=auth
+                )
+                if resp is not None and resp.json().get("refresh_token"):
+                    self._refresh[username] = resp.json()["refresh_token"]
+                elif self._last("token", username).error == "http_400 invalid_grant":
+                    # the token was lost or revoked: sign in again, as an application would
+                    base = f"{c.base_url}/t/{c.tenant}"
+                    again = await self._authorization_code(client, base, *user)
+                    if again:
+                        self._refresh[username] = again
             return resp is not None
         form = {"grant_type": "client_credentials"}
         key = c.client.client_id
