@@ -185,6 +185,28 @@ def test_tables_show_ids_whole(config: Path, tmp_path: Path) -> None:
     listed = narrow.invoke(app, ["backup", "list", "-c", str(config)])
     ids = [s["id"] for s in json.loads(sets.out)["sets"]]
     assert ids and all(i in listed.stdout for i in ids), listed.stdout
+    c = str(config)
+    assert run("tenant", "create", "-c", c, "acme", "--name", "Acme").code == 0
+    made = run("user", "create", "-c", c, "-t", "acme", "alice", "--password", "long enough pw")
+    assert made.code == 0, made
+    client = run(
+        "client",
+        "create",
+        "-c",
+        c,
+        "-t",
+        "acme",
+        "--name",
+        "web",
+        "--redirect-uri",
+        "https://app.example/cb",
+        "--json",
+    )
+    assert client.code == 0, client
+    for kind, key in (("user", "id"), ("client", "client_id")):
+        listed_json = json.loads(run(kind, "list", "-c", c, "-t", "acme", "--json").out)
+        shown = narrow.invoke(app, [kind, "list", "-c", c, "-t", "acme"]).stdout
+        assert all(row[key] in shown for row in listed_json), (kind, shown)
 
 
 def test_serve_on_a_busy_port_says_http_port_before_touching_the_store(tmp_path: Path) -> None:

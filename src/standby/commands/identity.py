@@ -119,7 +119,8 @@ def tenant_list(config: ConfigOpt, json_out: JsonOpt = False) -> None:
     if json_out:
         emit(rows, True)
         return
-    table([{**r, "created": _when(r["created_at"])} for r in rows], ["id", "name", "created"])
+    rows = [{**r, "created": _when(r["created_at"])} for r in rows]
+    table(rows, ["id", "name", "created"], whole=("id",))
 
 
 # ---------------------------------------------------------------- users
@@ -174,7 +175,9 @@ def user_list(config: ConfigOpt, tenant: TenantOpt, json_out: JsonOpt = False) -
         }
         for r in rows
     ]
-    table(shown, ["id", "username", "email", "disabled", "locked", "totp"])
+    table(
+        shown, ["id", "username", "email", "disabled", "locked", "totp"], whole=("id", "username")
+    )
 
 
 @user_app.command("set-password")
@@ -281,7 +284,11 @@ def client_list(config: ConfigOpt, tenant: TenantOpt, json_out: JsonOpt = False)
         emit(rows, True)
         return
     shown = [{**r, "redirect_uris": " ".join(r["redirect_uris"])} for r in rows]
-    table(shown, ["client_id", "name", "token_endpoint_auth_method", "redirect_uris"])
+    table(
+        shown,
+        ["client_id", "name", "token_endpoint_auth_method", "redirect_uris"],
+        whole=("client_id",),
+    )
 
 
 def register(app: typer.Typer) -> None:
