@@ -95,3 +95,16 @@ def test_serve_exits_2_with_the_message(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "kek" in proc.stderr and "whitespace" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_config_error_never_shows_a_password(tmp_path: Path) -> None:
+    from standby.settings import redact_urls
+
+    cfg = tmp_path / "standby.yaml"
+    cfg.write_text("site: a\nstore:\n  url: 'postgresql://alice:s3cr3t-pw@127.0.0.1:nope/db'\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, env={})
+    assert "store.url" in str(err.value)
+    assert "s3cr3t-pw" not in str(err.value) and "alice:***@" in str(err.value)
+    assert redact_urls("x http://u:p@h/ y") == "x http://u:***@h/ y"
+    assert redact_urls("sqlite:///a.db postgresql://u@h/x") == "sqlite:///a.db postgresql://u@h/x"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets as pysecrets
 import stat
 from pathlib import Path
@@ -307,8 +308,17 @@ def _format_errors(source: str, exc: ValidationError) -> str:
         elif err["type"] == "missing":
             msg = "is required; add it"
         value = "" if "secret" in source else f" (got {err.get('input')!r})"
-        lines.append(f"{source}: {key}{value}: {msg}")
+        lines.append(redact_urls(f"{source}: {key}{value}: {msg}"))
     return "\n".join(lines)
+
+
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s'\"]*:)[^@\s'\"]+@")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***`` (a store URL
+    such as postgresql://user:password@host/db must not reach an error or a log)."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
 
 
 def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
