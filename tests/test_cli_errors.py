@@ -228,3 +228,10 @@ def test_serve_on_a_busy_port_says_http_port_before_touching_the_store(tmp_path:
     assert "http.port" in lines[0] and str(port) in lines[0] and "in use" in lines[0]
     # Nothing was started: no store created, so no signing key generated either.
     assert not list(cfg.parent.glob("*.db")), list(cfg.parent.iterdir())
+
+
+def test_an_error_never_shows_a_database_password(config: Path) -> None:
+    target = "postgresql://someone:hunter2-pw@127.0.0.1:1/nothing"
+    r = run("restore", "-c", str(config), "--target-url", target)
+    line = one_line_error(r, "cannot reach restore target")
+    assert "hunter2-pw" not in r.err + r.out and "someone:***@" in line

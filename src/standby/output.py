@@ -9,6 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from standby.settings import redact_urls
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -45,6 +47,7 @@ def table(
 
 def fail(message: str, code: int = 1) -> None:
     """Print an error for a person and exit non-zero."""
-    # One line whatever the terminal's width, so it can be read and grepped as one.
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    # One line whatever the terminal's width, so it can be read and grepped as one; a
+    # database URL's password never reaches the screen.
+    err_console.print(f"[bold red]error:[/] {redact_urls(message)}", soft_wrap=True)
     raise SystemExit(code)
