@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.cluster import Cluster
 from tests.support.edge import TRAFFIC_LAYERS, edge_cluster
-from tests.support.oidc import REDIRECT, pkce
+from tests.support.oidc import REDIRECT, code_request
 
 pytestmark = pytest.mark.slow
 
@@ -57,19 +57,6 @@ def _session_cookies(resp: httpx.Response) -> list[str]:
     return [c for c in resp.headers.get_list("set-cookie") if c.startswith(f"{SESSION}")]
 
 
-def _authorize_params(client_id: str) -> dict[str, str]:
-    _, challenge = pkce()
-    return {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": REDIRECT,
-        "scope": "openid",
-        "state": "s1",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-
-
 def test_each_client_sees_only_its_own_session(edge: tuple[Cluster, str]) -> None:
     cluster, url = edge
     ids, client_id = _seed(cluster, url)
@@ -96,7 +83,7 @@ def test_each_client_sees_only_its_own_session(edge: tuple[Cluster, str]) -> Non
         r = stranger("POST", "/t/acme/login", json={"username": "alice", "password": "wrong-pw"})
         assert r.status_code == 401, r.text
         assert _session_cookies(r) == []
-        r = stranger("GET", "/t/acme/authorize", params=_authorize_params(client_id))
+        r = stranger("GET", "/t/acme/authorize", params=code_request(client_id))
         assert r.status_code == 200, (r.status_code, r.headers.get("location"))
         assert "text/html" in r.headers["content-type"]
         assert "password" in r.text.lower()  # the login page, not a code for alice
@@ -116,11 +103,11 @@ def test_each_client_sees_only_its_own_session(edge: tuple[Cluster, str]) -> Non
             assert stranger("GET", "/t/acme/session").status_code == 401
 
         # alice's code flow ends with a code; the stranger's still with the login page
-        r = alice.get("/t/acme/authorize", params=_authorize_params(client_id))
+        r = alice.get("/t/acme/authorize", params=code_request(client_id))
         assert r.status_code in (302, 303), r.text
         assert urlsplit(r.headers["location"]).netloc == urlsplit(REDIRECT).netloc
         assert "code=" in r.headers["location"]
-        r = stranger("GET", "/t/acme/authorize", params=_authorize_params(client_id))
+        r = stranger("GET", "/t/acme/authorize", params=code_request(client_id))
         assert r.status_code == 200 and "location" not in r.headers
 
         # logging alice out clears her cookie, on her client only; bob is still bob

@@ -119,7 +119,7 @@ def test_a_sign_in_at_the_standby_gets_its_code_from_the_primary(
 ) -> None:
     """/authorize needs a write (the code): the standby's refusal is forwarded, and the
     browser is sent on to the application with a code from the primary."""
-    from tests.support.oidc import REDIRECT, pkce
+    from tests.support.oidc import REDIRECT, code_request
 
     a, b, admin = pair
     assert httpx.post(
@@ -140,19 +140,7 @@ def test_a_sign_in_at_the_standby_gets_its_code_from_the_primary(
             "/t/acme/login", json={"username": "alice", "password": PASSWORD}
         ).is_success
         wait_for(lambda: browser.get("/t/acme/session").status_code == 200)  # replicated
-        _, challenge = pkce()
-        r = browser.get(
-            "/t/acme/authorize",
-            params={
-                "response_type": "code",
-                "client_id": client["client_id"],
-                "redirect_uri": REDIRECT,
-                "scope": "openid",
-                "state": "s1",
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-            },
-        )
+        r = browser.get("/t/acme/authorize", params=code_request(client["client_id"]))
     assert r.status_code in (302, 303), r.text
     assert r.headers["location"].startswith(REDIRECT) and "code=" in r.headers["location"]
     assert r.headers["standby-site"] == "site-a" and r.headers["standby-forwarded-by"] == "site-b"

@@ -161,6 +161,22 @@ def oidc_site(tmp_path: Path, store_url: str, *users: str) -> Iterator[IdSite]:
         yield s
 
 
+def code_request(client_id: str, **params: str) -> dict[str, str]:
+    """Query parameters of an authorization request with PKCE (S256) for REDIRECT;
+    ``params`` override or add (e.g. scope, state, prompt)."""
+    _, challenge = pkce()
+    return {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "openid",
+        "state": "s1",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **params,
+    }
+
+
 def authorize(ids: IdSite, client_id: str, **params: str) -> Any:
     """GET the authorization endpoint (params override the defaults; "" drops one)."""
     q = {
