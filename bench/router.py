@@ -31,7 +31,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from standby.cluster.topology import Topology  # noqa: E402
-from standby.cluster.traffic.haproxy import render_config  # noqa: E402
+from standby.cluster.traffic.haproxy_config import render_config  # noqa: E402
 from standby.drills.local_cluster import free_port  # noqa: E402
 
 UPSTREAM = """

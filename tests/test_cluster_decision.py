@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from standby.cluster import decision as d
+from standby.cluster.traffic import state as ts
 
 NAMES = ["site-a", "site-b", "site-c"]
 
@@ -40,11 +41,13 @@ def observed(draw: st.DrawFn) -> d.Observed:
             phase=draw(st.sampled_from(["revoked", "prepared", "promoting"])),
             not_before=draw(st.floats(0, 100)),
         )
-    weights = draw(
-        st.one_of(
-            st.none(), st.fixed_dictionaries({k: st.sampled_from([0, 10, 100]) for k in names})
-        )
+    server = st.builds(
+        ts.ServerView,
+        st.sampled_from([0, 10, 100]),
+        st.sampled_from([None, "ready", "drain", "maint"]),
+        st.sampled_from([None, "up", "down"]),
     )
+    traffic = draw(st.one_of(st.none(), st.fixed_dictionaries({k: server for k in names})))
     return d.Observed(
         now=now,
         primary=primary,
@@ -56,7 +59,7 @@ def observed(draw: st.DrawFn) -> d.Observed:
         awaiting_approval=draw(st.sampled_from([None, *names])),
         approved=draw(st.booleans()),
         pending_rejoin=frozenset(draw(st.sets(st.sampled_from(names)))),
-        weights=weights,
+        traffic=traffic,
         busy=draw(st.booleans()),
     )
 
@@ -95,8 +98,12 @@ def test_invariants(obs: d.Observed) -> None:
         assert action.site != obs.primary and action.epoch == obs.epoch
         assert obs.failover is None
     if isinstance(action, d.SetWeights):
-        assert obs.weights is not None and dict(obs.weights) != dict(action.weights)
+        # only when the backend is not yet what the weights imply (weights or states)
+        assert obs.traffic is not None and ts.plan(action.weights, obs.traffic)
+        assert action.weights == d.target_weights(obs)
         assert obs.failover is None and not obs.busy
+    if isinstance(action, d.Hold) and action.reason == "steady" and obs.traffic is not None:
+        assert not ts.plan(d.target_weights(obs), obs.traffic)
     if isinstance(action, d.AbortFailover):
         assert obs.failover is not None and obs.failover.phase == "revoked"
     if isinstance(action, d.Wait):
@@ -119,7 +126,7 @@ def healthy(epoch: int = 1) -> d.Observed:
             d.SiteState("site-b", True, True, "standby", epoch, 0),
         ),
         lease_expires_at=11.3,
-        weights={"site-a": 100, "site-b": 0},
+        traffic={"site-a": ts.ServerView(100, "ready"), "site-b": ts.ServerView(0, "maint")},
     )
 
 
@@ -158,7 +165,7 @@ def test_kill_walks_revoke_wait_prepare_wait_promote() -> None:
     # The old primary comes back claiming the primary role on epoch 1: fence and follow.
     back = replace(
         after,
-        weights={"site-a": 0, "site-b": 100},
+        traffic={"site-a": ts.ServerView(0, "maint"), "site-b": ts.ServerView(100, "ready")},
         sites=(d.SiteState("site-a", True, True, "primary", 1, None), after.sites[1]),
     )
     assert d.decide(back) == d.Rejoin("site-a", "site-b", 2)

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from standby.cluster.topology import Topology
 from standby.cluster.traffic.haproxy import HaproxyBackend, HaproxyError
+from standby.cluster.traffic.state import ServerView, SetState, SetWeight
 from tests.support.edge import HaproxyProcess
 from tests.support.postgres import free_port
 from tests.support.traffic import EchoSite, ThreadServer, sites_seen, wait_for
 
 pytestmark = pytest.mark.slow
+T = TypeVar("T")
 
 
 @dataclass
@@ -25,7 +28,7 @@ class Haproxy:
     backend: HaproxyBackend
     sites: dict[str, EchoSite]
 
-    def run(self, coro):  # type: ignore[no-untyped-def]
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
 
 
@@ -61,6 +64,9 @@ def haproxy(tmp_path: Path) -> Iterator[Haproxy]:
 
 def test_weights_via_runtime_api_move_traffic(haproxy: Haproxy) -> None:
     assert haproxy.run(haproxy.backend.weights()) == {"site-a": 100, "site-b": 0}
+    # the config starts the standby in maintenance (what the controller wants of it)
+    assert haproxy.run(haproxy.backend.servers())["site-b"].admin == "maint"
+    haproxy.run(haproxy.backend.set_state("site-b", "ready"))
     assert sites_seen(haproxy.url, 10) == {"site-a": 10}
     haproxy.run(haproxy.backend.set_weights({"site-a": 0, "site-b": 100}))
     assert haproxy.run(haproxy.backend.weights()) == {"site-a": 0, "site-b": 100}
@@ -73,32 +79,66 @@ def test_weights_via_runtime_api_move_traffic(haproxy: Haproxy) -> None:
 
 
 def test_drain_and_maint_states(haproxy: Haproxy) -> None:
+    haproxy.run(haproxy.backend.set_state("site-b", "ready"))
     haproxy.run(haproxy.backend.set_weights({"site-a": 50, "site-b": 50}))
     haproxy.run(haproxy.backend.set_state("site-a", "drain"))
     assert sites_seen(haproxy.url, 10) == {"site-b": 10}
     haproxy.run(haproxy.backend.set_state("site-a", "ready"))
     haproxy.run(haproxy.backend.set_state("site-b", "maint"))
     assert sites_seen(haproxy.url, 10) == {"site-a": 10}
-    rows = {r["srv_name"]: r for r in haproxy.run(haproxy.backend.servers())}
-    assert rows["site-b"]["srv_admin_state"] != "0"  # maintenance flag set
+    views = haproxy.run(haproxy.backend.servers())
+    assert views["site-b"].admin == "maint" and views["site-a"].admin == "ready"
+    rows = {r["srv_name"]: r for r in haproxy.run(haproxy.backend.server_rows())}
+    assert int(rows["site-b"]["srv_admin_state"]) & 1  # the forced-maintenance bit
+
+
+def test_only_maint_moves_a_sticky_client(haproxy: Haproxy) -> None:
+    """HAProxy 2.6 keeps sending a client holding the sticky cookie to a server of weight
+    0 and to a drained one; in maint it ignores the cookie, picks another server and
+    re-pins the client there (what the controller relies on to move sticky clients)."""
+    pinned = {"Cookie": "standby_route=site-b"}
+    haproxy.run(haproxy.backend.set_state("site-b", "ready"))
+    assert haproxy.run(haproxy.backend.weights()) == {"site-a": 100, "site-b": 0}
+    assert sites_seen(haproxy.url, 5, headers=pinned) == {"site-b": 5}
+    haproxy.run(haproxy.backend.set_state("site-b", "drain"))
+    assert haproxy.run(haproxy.backend.servers())["site-b"].admin == "drain"
+    assert sites_seen(haproxy.url, 5, headers=pinned) == {"site-b": 5}
+    haproxy.run(haproxy.backend.set_state("site-b", "maint"))
+    assert sites_seen(haproxy.url, 5, headers=pinned) == {"site-a": 5}
+    resp = httpx.get(f"{haproxy.url}/x", headers=pinned)
+    assert resp.headers["standby-site"] == "site-a"
+    assert resp.cookies.get("standby_route") == "site-a"  # re-pinned
+    # back out of maint with weight: usable at once (no health check to wait for)
+    haproxy.run(
+        haproxy.backend.apply(
+            [
+                SetState("site-b", "ready"),
+                SetWeight("site-b", 100),
+                SetWeight("site-a", 0),
+                SetState("site-a", "maint"),
+            ]
+        )
+    )
+    assert sites_seen(haproxy.url, 5, headers={"Cookie": "standby_route=site-a"}) == {"site-b": 5}
+    views = haproxy.run(haproxy.backend.servers())
+    assert views["site-a"] == ServerView(0, "maint", "down")  # no checks in maint
+    assert views["site-b"] == ServerView(100, "ready", "up")
 
 
 def test_health_check_ejects_unready_site(haproxy: Haproxy) -> None:
+    haproxy.run(haproxy.backend.set_state("site-b", "ready"))
     haproxy.run(haproxy.backend.set_weights({"site-a": 50, "site-b": 50}))
     haproxy.sites["site-a"].ready = False
-    wait_for(
-        lambda: (
-            {r["srv_name"]: r["srv_op_state"] for r in haproxy.run(haproxy.backend.servers())}[
-                "site-a"
-            ]
-            == "0"
-        )
-    )
+    wait_for(lambda: haproxy.run(haproxy.backend.servers())["site-a"].op == "down")
     assert sites_seen(haproxy.url, 10) == {"site-b": 10}
 
 
 def test_runtime_api_errors_are_clear(haproxy: Haproxy, tmp_path: Path) -> None:
     with pytest.raises(HaproxyError, match="nope"):
         haproxy.run(haproxy.backend.set_weights({"nope": 10}))
+    with pytest.raises(HaproxyError, match="find backend"):
+        haproxy.run(HaproxyBackend(str(haproxy.backend.socket_path), "other").servers())
+    with pytest.raises(HaproxyError, match="between 0 and 256"):
+        haproxy.run(haproxy.backend.apply([SetWeight("site-a", 300)]))
     with pytest.raises(HaproxyError, match="admin socket"):
         haproxy.run(HaproxyBackend(str(tmp_path / "missing.sock"), "standby").weights())

@@ -86,9 +86,11 @@ def _register_commands() -> None:
         keys,
         replication,
         router,
+        traffic,
     )
 
-    for part in (init, identity, keys, backup, replication, cluster, cluster_init, router, demo):
+    parts = (init, identity, keys, backup, replication, cluster, cluster_init, router, traffic)
+    for part in (*parts, demo):
         part.register(app)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -25,6 +24,8 @@ from standby.cluster.events import EventLog
 from standby.cluster.health import SiteHealth, check_site
 from standby.cluster.topology import ClusterSecrets, Topology
 from standby.cluster.traffic import TrafficBackend, make_backend
+from standby.cluster.traffic import state as ts
+from standby.cluster.traffic.weights import initial_weights
 from standby.httpclient import service_client
 
 
@@ -48,10 +49,6 @@ class LeaseBook:
 def make_traffic(topo: Topology, secrets: ClusterSecrets) -> TrafficBackend:
     """The traffic backend the topology names (builtin router or HAProxy)."""
     return make_backend(topo, secrets)
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
 
 
 class Controller:
@@ -83,7 +80,9 @@ class Controller:
         self.awaiting: str | None = None
         self.approved = False
         self.pending_rejoin: set[str] = set()
-        self.weights: dict[str, int] | None = None
+        self.servers: dict[str, ts.ServerView] | None = None  # the backend's view, last tick
+        self.applied: dict[str, ts.ServerView] = {}  # what this controller last set
+        self._drift: dict[str, ts.ServerView] = {}  # drift already reported, per site
         self.desired_weights: dict[str, int] | None = None
         self.busy: str | None = None
         self.no_lease_for: str | None = None  # the primary a switchover is moving away from
@@ -108,6 +107,12 @@ class Controller:
         if self.traffic is None:
             self.events.append(
                 "traffic_unavailable", detail="no traffic backend; weights not moved"
+            )
+        else:
+            # What the DCS says, from the start: a traffic layer started from a stale
+            # config is corrected now, and later changes by others are seen as drift.
+            await self.move_traffic(
+                initial_weights(leader.primary, [s.name for s in self.topo.sites])
             )
         self.events.append(
             "controller_started",
@@ -176,10 +181,16 @@ class Controller:
             )
         )
 
+    @property
+    def weights(self) -> dict[str, int] | None:
+        if self.servers is None:
+            return None
+        return {name: view.weight for name, view in self.servers.items()}
+
     async def observe(self) -> None:
         checks = self._check_all()
-        weights = self._read_weights()
-        results, _ = await asyncio.gather(checks, weights)
+        traffic = self._read_traffic()
+        results, _ = await asyncio.gather(checks, traffic)
         for h in results:
             before = self.detectors[h.name]
             after = before.observe(h.reachable and h.ready)
@@ -195,21 +206,47 @@ class Controller:
                 )
         await self._mirror_lease()
 
-    async def _read_weights(self) -> None:
+    async def _read_traffic(self) -> None:
         if self.traffic is None:
             return
         try:
-            got = await asyncio.wait_for(
-                _maybe_await(self.traffic.weights()), self.cfg.check_timeout
-            )
-            self.weights = {str(k): int(v) for k, v in dict(got).items()}
+            self.servers = await asyncio.wait_for(self.traffic.servers(), self.cfg.check_timeout)
             self._traffic_error = None
         except Exception as exc:  # noqa: BLE001 - a router hiccup must not stop the loop
-            self.weights = None
-            error = f"{type(exc).__name__}: {exc}"[:200]
-            if error != self._traffic_error:  # once per distinct problem, not every tick
-                self._traffic_error = error
-                self.events.append("traffic_error", error=error)
+            self.servers = None
+            self._traffic_problem(exc)
+            return
+        self._report_drift(self.servers)
+
+    def _traffic_problem(self, exc: Exception, **detail: Any) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:200]
+        if error != self._traffic_error:  # once per distinct problem, not every tick
+            self._traffic_error = error
+            self.events.append("traffic_error", error=error, **detail)
+
+    def _report_drift(self, seen: dict[str, ts.ServerView]) -> None:
+        """An event for each server someone else changed (an operator on the admin
+        socket, a restarted HAProxy): once per finding; the decision puts it back."""
+        drift = ts.drifted(self.applied, seen)
+        for site, (mine, found) in drift.items():
+            if self._drift.get(site) != found:
+                self._drift[site] = found
+                self.events.append(
+                    "traffic_drift",
+                    site=site,
+                    set_weight=mine.weight,
+                    set_state=mine.admin,
+                    found_weight=found.weight,
+                    found_state=found.admin,
+                    found_health=found.op,
+                )
+        for site in set(self._drift) - set(drift):
+            del self._drift[site]
+        missing = ts.unknown(self.applied, seen)
+        if missing:
+            self._traffic_problem(
+                LookupError(f"the traffic backend has no server for {', '.join(missing)}")
+            )
 
     def observed(self) -> d.Observed:
         assert self.leader is not None
@@ -239,8 +276,8 @@ class Controller:
             approved=self.approved,
             pending_rejoin=frozenset(self.pending_rejoin),
             # While a failback ramp runs, it alone moves traffic (the loop would only
-            # repeat its step from a weights read that predates it).
-            weights=None if self.ramp and self.ramp.get("state") == "running" else self.weights,
+            # repeat its step from a read that predates it).
+            traffic=None if self.ramp and self.ramp.get("state") == "running" else self.servers,
             desired_weights=self.desired_weights,
             busy=self.busy is not None,
         )
@@ -248,6 +285,12 @@ class Controller:
     # ------------------------------------------------------------------ loop
     async def tick(self) -> d.Action:
         await self.observe()
+        if self._op_lock.locked():
+            # A switchover carries its own steps out, its promotion included: the loop
+            # acting on the promotion it records would promote again and move all the
+            # traffic at once, ahead of a failback's ramp. It observes only (the ramp's
+            # health gates read what it sees) and takes over if the procedure fails.
+            return d.Hold("an operator procedure is running")
         action: d.Action = d.Hold("no decision")
         for _ in range(6):  # a few quick steps per tick; every loop bounded
             action = d.decide(self.observed())
@@ -296,7 +339,7 @@ class Controller:
         elif isinstance(action, d.Rejoin):
             await self._rejoin(action)
         elif isinstance(action, d.SetWeights):
-            await self.set_weights(dict(action.weights))
+            await self.move_traffic(dict(action.weights))
 
     async def _start_failover(self, action: d.StartFailover) -> None:
         self.awaiting, self.approved = None, False
@@ -403,7 +446,7 @@ class Controller:
         if move_traffic:
             self.desired_weights = None
             self.ramp = None
-            await self.set_weights(d.target_weights(self.observed()))
+            await self.move_traffic(d.target_weights(self.observed()))
 
     def _reason(self) -> str:
         return self.failover.reason if self.failover else (self.busy or "promotion")
@@ -437,16 +480,32 @@ class Controller:
             quarantine=result.get("quarantine"),
         )
 
-    async def set_weights(self, weights: dict[str, int]) -> None:
+    async def move_traffic(self, weights: dict[str, int]) -> None:
+        """Bring the traffic backend to ``weights`` and the server states they imply, from
+        a fresh read of it (``traffic.state.plan`` says what to change, in what order)."""
         if self.traffic is None:
             return
         try:
-            await _maybe_await(self.traffic.set_weights(weights))
-        except Exception as exc:  # noqa: BLE001
-            self.events.append("traffic_error", error=str(exc)[:200], weights=weights)
+            seen = await asyncio.wait_for(self.traffic.servers(), self.cfg.check_timeout)
+            changes = ts.plan(weights, seen)
+            await self.traffic.apply(changes)
+        except Exception as exc:  # noqa: BLE001 - reported; the next tick tries again
+            self._traffic_problem(exc, weights=weights)
             return
-        self.weights = dict(weights)
-        self.events.append("weights_set", weights=weights)
+        self.applied = ts.wanted(weights, self.traffic.states)
+        self.servers = {
+            name: replace(self.applied[name], op=view.op) if name in self.applied else view
+            for name, view in seen.items()
+        }
+        self._drift.clear()
+        if any(isinstance(c, ts.SetWeight) for c in changes):
+            self.events.append("weights_set", weights=weights)
+        for change in changes:
+            if isinstance(change, ts.SetState):
+                was = seen[change.site].admin
+                self.events.append(
+                    "server_state_set", site=change.site, state=change.state, was=was
+                )
 
     # ------------------------------------------------------------------ operators
     async def approve(self) -> dict[str, Any]:
@@ -590,7 +649,7 @@ class Controller:
             weights = d.ramp_weights(to, others, pct)
             self.desired_weights = weights
             self.ramp["percent"] = pct
-            await self.set_weights(weights)
+            await self.move_traffic(weights)
             self.events.append("ramp_step", site=to, percent=pct)
             await asyncio.sleep(self.cfg.ramp_step_seconds)
             h = self.health.get(to)
@@ -601,7 +660,7 @@ class Controller:
         if verdict == "abort":
             good = steps[index] if index >= 0 else 0
             self.desired_weights = d.ramp_weights(to, others, good)
-            await self.set_weights(self.desired_weights)
+            await self.move_traffic(self.desired_weights)
             self.ramp = {"site": to, "steps": steps, "percent": good, "state": "aborted"}
             self.events.append("failback_aborted", site=to, held_percent=good)
         else:
@@ -648,6 +707,10 @@ class Controller:
             "sites": sites,
             "issuers": issuers.summarize(self.health.values()),
             "traffic": self.weights,
+            "traffic_backend": self.topo.traffic.backend,
+            "traffic_servers": None
+            if self.servers is None
+            else {name: asdict(view) for name, view in sorted(self.servers.items())},
             "failover": asdict(self.failover) if self.failover else None,
             "awaiting_approval": self.awaiting,
             "pending_rejoin": sorted(self.pending_rejoin),

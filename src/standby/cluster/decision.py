@@ -17,6 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from standby.cluster.traffic import state as traffic_state
+from standby.cluster.traffic.state import ServerView
+
 Mode = Literal["automatic", "approval"]
 
 
@@ -51,7 +54,9 @@ class Observed:
     awaiting_approval: str | None = None  # target named in the pending approval
     approved: bool = False
     pending_rejoin: frozenset[str] = frozenset()
-    weights: Mapping[str, int] | None = None  # None: no traffic backend
+    # each site's server as the traffic backend reports it (None: no backend, or a ramp
+    # is moving traffic itself)
+    traffic: Mapping[str, ServerView] | None = None
     desired_weights: Mapping[str, int] | None = None  # a ramp in progress overrides
     busy: bool = False  # an operator procedure (switchover, failback) is running
 
@@ -123,6 +128,9 @@ class Rejoin:
 
 @dataclass(frozen=True)
 class SetWeights:
+    """Bring the traffic backend to these weights and the server states they imply
+    (``traffic.state.plan``)."""
+
     weights: Mapping[str, int]
     kind: str = field(default="set_weights", init=False)
 
@@ -216,9 +224,9 @@ def decide(obs: Observed) -> Action:
             continue
         if s.role == "primary" or s.name in obs.pending_rejoin:
             return Rejoin(s.name, obs.primary, obs.epoch)
-    if obs.weights is not None:
+    if obs.traffic is not None:
         want = target_weights(obs)
-        if dict(obs.weights) != want:
+        if traffic_state.plan(want, obs.traffic):
             return SetWeights(want)
     return Hold("steady")
 

@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from standby.cluster.topology import Topology, load_topology
-from standby.cluster.traffic.haproxy import write_config
+from standby.cluster.traffic.haproxy_config import write_config
 from standby.settings import (
     ConfigError,
     check_public_url,

@@ -124,7 +124,8 @@ def failback(
 
 
 def status(topology: TopologyOpt, json_out: JsonOpt = False) -> None:
-    """Roles, epoch, lag, lease and traffic weights, as the controller sees them."""
+    """Roles, epoch, lag, lease; each site's weight and server state in the traffic layer
+    (HAProxy's own view), as the controller sees them."""
     data = _call(topology, "GET", "/status")
     if json_out:
         emit(data, True)
@@ -136,9 +137,14 @@ def status(topology: TopologyOpt, json_out: JsonOpt = False) -> None:
         f"{data['epoch']} ({data['mode']}); {_lease_line(data.get('lease') or {})}",
     )
     emit(data, False, _issuer_line(data.get("issuers") or {}))
-    weights = data.get("traffic") or {}
-    rows = [{**s, "weight": weights.get(s["name"])} for s in data["sites"]]
-    table(rows, ["name", "role", "epoch", "ready", "down", "lag_records", "lag_seconds", "weight"])
+    emit(data, False, _traffic_line(data))
+    servers = data.get("traffic_servers") or {}
+    rows = [{**s, **_server_columns(servers.get(s["name"]))} for s in data["sites"]]
+    table(
+        rows,
+        ["name", "role", "epoch", "ready", "down", "lag_records", "lag_seconds"]
+        + ["weight", "state", "check"],
+    )
     for s in data["sites"]:
         for kind, colour, found in (
             ("not ready", "red", "problems"),
@@ -149,6 +155,27 @@ def status(topology: TopologyOpt, json_out: JsonOpt = False) -> None:
     for key in ("failover", "awaiting_approval", "busy", "ramp"):
         if data.get(key):
             emit(data, False, f"{key}: {data[key]}")
+
+
+def _traffic_line(data: dict[str, Any]) -> str:
+    backend = data.get("traffic_backend") or "traffic"
+    if data.get("traffic_servers") is None:
+        return (
+            f"[red]{backend}: not reachable[/] (see `standby events` for the error); "
+            "weights and states unknown"
+        )
+    if backend == "haproxy":
+        return (
+            "haproxy, as it reports each server: weight, state (ready / drain / maint, "
+            "set by the controller) and its own /readyz check"
+        )
+    return f"{backend} router, as it reports each site: weight and its own /readyz check"
+
+
+def _server_columns(view: dict[str, Any] | None) -> dict[str, Any]:
+    if view is None:
+        return {"weight": None, "state": None, "check": None}
+    return {"weight": view.get("weight"), "state": view.get("admin"), "check": view.get("op")}
 
 
 def _lease_line(lease: dict[str, Any]) -> str:

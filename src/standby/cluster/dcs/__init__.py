@@ -17,4 +17,20 @@ def make_dcs(settings: DcsSettings) -> Dcs:
     return EmbeddedDcs(settings.path)
 
 
-__all__ = ["Dcs", "DcsError", "Leader", "make_dcs"]
+async def read_leader(settings: DcsSettings) -> Leader | None:
+    """The current primary and epoch as the DCS holds them, read without creating or
+    changing anything; DcsError when the DCS cannot be read."""
+    if settings.backend == "etcd":
+        from standby.cluster.dcs.etcd import EtcdDcs
+
+        dcs = EtcdDcs(settings.endpoints, settings.prefix)
+        try:
+            return await dcs.get_leader()
+        finally:
+            await dcs.close()
+    from standby.cluster.dcs.embedded import read_leader as read_embedded
+
+    return read_embedded(settings.path)
+
+
+__all__ = ["Dcs", "DcsError", "Leader", "make_dcs", "read_leader"]

@@ -26,6 +26,26 @@ class _Lease:
     expires_at: float
 
 
+def read_leader(path: str | Path) -> Leader | None:
+    """The leader key, read without creating or changing anything (a command beside the
+    controller, e.g. `standby traffic haproxy-config`); DcsError when there is no file."""
+    path = Path(path)
+    if not path.exists():
+        raise DcsError(f"{path}: no such file (has the controller run with this topology?)")
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT value, rev FROM kv WHERE key = ?", (LEADER_KEY,)).fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise DcsError(f"{path}: cannot read the controller's store: {exc}") from exc
+    if row is None:
+        return None
+    data = json.loads(row[0])
+    return Leader(str(data["primary"]), int(data["epoch"]), int(row[1]))
+
+
 class EmbeddedDcs(Dcs):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

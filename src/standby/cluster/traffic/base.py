@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from standby.cluster.topology import ClusterSecrets, Topology
+from standby.cluster.traffic.state import Change, ServerView
 
 
 @runtime_checkable
 class TrafficBackend(Protocol):
-    """Moves client traffic between sites; weights are 0..100 per site name."""
+    """Moves client traffic between sites; weights are 0..100 per site name. The
+    controller reads ``servers()`` every tick and brings them to what it wants with
+    ``apply`` (``state.plan``); ``states`` says whether the backend has server states
+    (ready / drain / maint) or weights only."""
+
+    states: bool
+
+    async def servers(self) -> dict[str, ServerView]: ...
+
+    async def apply(self, changes: Sequence[Change]) -> None: ...
 
     async def set_weights(self, weights: dict[str, int]) -> None: ...
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
+from standby.cluster.traffic.state import Change, ServerView, SetWeight
 from standby.httpclient import service_client
 
 
@@ -15,6 +17,10 @@ class RouterError(RuntimeError):
 
 class BuiltinRouterClient:
     """TrafficBackend that PUTs weights to a running `standby router`."""
+
+    # No server states: the router already sends a client pinned to a site of weight 0
+    # elsewhere (traffic/weights.py ``resolve``), which is what HAProxy needs maint for.
+    states = False
 
     def __init__(self, base_url: str, admin_token: str, timeout: float = 2.0) -> None:
         self.base_url = base_url.rstrip("/")
@@ -42,3 +48,16 @@ class BuiltinRouterClient:
 
     async def status(self) -> dict[str, Any]:
         return await self._call("GET", "status")
+
+    async def servers(self) -> dict[str, ServerView]:
+        sites = (await self.status()).get("sites") or {}
+        return {
+            str(name): ServerView(int(s["weight"]), None, "up" if s.get("healthy") else "down")
+            for name, s in sites.items()
+        }
+
+    async def apply(self, changes: Sequence[Change]) -> None:
+        """Every weight in one update, so traffic moves between sites at once."""
+        weights = {c.site: c.weight for c in changes if isinstance(c, SetWeight)}
+        if weights:
+            await self.set_weights(weights)

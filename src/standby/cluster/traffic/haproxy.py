@@ -1,17 +1,19 @@
-"""HAProxy as the traffic backend: its runtime API over the admin unix socket, and a
-config writer for a topology (health checks with ``option httpchk GET /readyz``)."""
+"""HAProxy as the traffic backend: weights and server states over its runtime API (the
+admin unix socket). ``haproxy_config.py`` writes the matching haproxy.cfg."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-from typing import Literal
-from urllib.parse import urlsplit
+from collections.abc import Sequence
 
-from standby.cluster.topology import Topology
-from standby.cluster.traffic.builtin import listen_address
+from standby.cluster.traffic.state import AdminState, Change, ServerView, SetState, SetWeight
 
-ServerState = Literal["ready", "drain", "maint"]
+# ``show servers state``: srv_op_state values, and the srv_admin_state bits that take a
+# server out of rotation (forced, inherited, DNS-resolution, hostname maintenance) or
+# drain it (forced, inherited). 0x04 alone only says the config started it disabled.
+OP_STATES = {"0": "down", "1": "starting", "2": "up", "3": "stopping"}
+MAINT_BITS = 0x01 | 0x02 | 0x20 | 0x40
+DRAIN_BITS = 0x08 | 0x10
 
 
 class HaproxyError(RuntimeError):
@@ -36,8 +38,26 @@ def parse_servers_state(text: str) -> list[dict[str, str]]:
     return rows
 
 
+def admin_state(flags: str) -> AdminState:
+    """ready / drain / maint from ``srv_admin_state`` (a decimal bit field)."""
+    bits = int(flags) if flags.isdigit() else 0
+    if bits & MAINT_BITS:
+        return "maint"
+    return "drain" if bits & DRAIN_BITS else "ready"
+
+
+def server_view(row: dict[str, str]) -> ServerView:
+    return ServerView(
+        weight=int(row.get("srv_uweight", "0")),
+        admin=admin_state(row.get("srv_admin_state", "0")),
+        op=OP_STATES.get(row.get("srv_op_state", ""), "unknown"),
+    )
+
+
 class HaproxyBackend:
     """TrafficBackend driving HAProxy through ``stats socket ... level admin``."""
+
+    states = True  # HAProxy has server states (ready / drain / maint)
 
     def __init__(self, socket_path: str, backend: str, timeout: float = 2.0) -> None:
         self.socket_path = socket_path
@@ -60,79 +80,41 @@ class HaproxyBackend:
             writer.close()
         text = data.decode(errors="replace")
         lowered = text.lower()
-        if "unknown command" in lowered or "no such" in lowered or "permission denied" in lowered:
+        refusals = ("unknown command", "no such", "can't find", "permission denied")
+        if any(r in lowered for r in refusals):
             raise HaproxyError(f"HAProxy refused {line!r}: {text.strip()}")
         return text
 
+    def _line(self, change: Change) -> str:
+        server = f"{self.backend}/{change.site}"
+        if isinstance(change, SetWeight):
+            return f"set server {server} weight {int(change.weight)}"
+        return f"set server {server} state {change.state}"
+
+    async def apply(self, changes: Sequence[Change]) -> None:
+        """Carry the changes out in order, in one runtime API call (commands separated by
+        ';' run one after the other), so traffic moves between servers at once."""
+        if not changes:
+            return
+        line = "; ".join(self._line(c) for c in changes)
+        answer = (await self.command(line)).strip()
+        if answer:  # `set server` answers nothing when it worked
+            raise HaproxyError(f"HAProxy refused {line!r}: {answer}")
+
     async def set_weights(self, weights: dict[str, int]) -> None:
-        for site, weight in weights.items():
-            await self.command(f"set server {self.backend}/{site} weight {int(weight)}")
+        await self.apply([SetWeight(site, weight) for site, weight in weights.items()])
 
     async def weights(self) -> dict[str, int]:
-        return {row["srv_name"]: int(row["srv_uweight"]) for row in await self.servers()}
+        return {name: view.weight for name, view in (await self.servers()).items()}
 
-    async def set_state(self, site: str, state: ServerState) -> None:
-        await self.command(f"set server {self.backend}/{site} state {state}")
+    async def set_state(self, site: str, state: AdminState) -> None:
+        await self.apply([SetState(site, state)])
 
-    async def servers(self) -> list[dict[str, str]]:
+    async def servers(self) -> dict[str, ServerView]:
+        return {row["srv_name"]: server_view(row) for row in await self.server_rows()}
+
+    async def server_rows(self) -> list[dict[str, str]]:
+        """``show servers state`` of the backend, one dict per server, as HAProxy names the
+        fields (srv_name, srv_op_state, srv_admin_state, srv_uweight, ...)."""
         text = await self.command(f"show servers state {self.backend}")
         return [r for r in parse_servers_state(text) if r.get("be_name") == self.backend]
-
-
-def render_config(
-    topology: Topology,
-    socket_path: str | None = None,
-    *,
-    check_interval_ms: int | None = None,
-    pidfile: str | None = None,
-) -> str:
-    """haproxy.cfg for a topology: frontend at traffic.listen, one server per site with
-    HTTP health checks of /readyz, a sticky cookie, and an admin-level runtime socket."""
-    traffic = topology.traffic
-    host, port = listen_address(traffic.listen)
-    sock = socket_path or traffic.haproxy.socket
-    inter = check_interval_ms or max(50, int(traffic.health_interval * 1000))
-    lines = [
-        "global",
-        f"    stats socket {sock} mode 600 level admin",
-        "    maxconn 4096",
-    ]
-    if pidfile:
-        lines.append(f"    pidfile {pidfile}")
-    lines += [
-        "",
-        "defaults",
-        "    mode http",
-        "    option forwardfor",
-        "    option redispatch",
-        "    retries 1",
-        "    timeout connect 1s",
-        "    timeout client 60s",
-        "    timeout server 60s",
-        # a health check may take longer than its interval on a busy site (without this
-        # the interval is the check's timeout, and a slow /readyz marks every site down)
-        "    timeout check 2s",
-        "",
-        "frontend standby_in",
-        f"    bind {host}:{port}",
-        f"    default_backend {traffic.haproxy.backend}",
-        "",
-        f"backend {traffic.haproxy.backend}",
-        "    balance roundrobin",
-        "    option httpchk GET /readyz",
-        "    http-check expect status 200",
-        f"    cookie {traffic.sticky_cookie} insert indirect nocache",
-    ]
-    for site in topology.sites:
-        parts = urlsplit(site.url)
-        weight = 100 if site.role == "primary" else 0
-        lines.append(
-            f"    server {site.name} {parts.hostname}:{parts.port} weight {weight} "
-            f"check inter {inter} fall 2 rise 1 cookie {site.name}"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def write_config(topology: Topology, path: Path, socket_path: str | None = None) -> Path:
-    path.write_text(render_config(topology, socket_path))
-    return path
