@@ -1,21 +1,24 @@
 """Failover RTO, client-visible errors, switchover time and failback duration on
-loopback, real processes.
+loopback, real processes, through the builtin router and through HAProxy.
 
     python bench/failover.py [--runs 10] [--stores sqlite,postgres] [--modes async,sync]
+                             [--traffic builtin,haproxy]
 
-Per store and replication mode: one cluster (controller + builtin router + two
-`standby serve` sites, automatic mode, topology defaults). Each run drives the drill
-workload through the router (logins, user writes, token requests; 4 clients, about
-50 requests/s, each client waiting up to 10 s as a browser would), kill -9s the current
-primary and measures, from the kill:
-  - RTO: the first successful login (POST /t/{tenant}/login -> 200) THROUGH THE ROUTER;
+Per traffic layer, store and replication mode: one cluster (controller + the builtin
+router or a real HAProxy the controller drives + two `standby serve` sites, automatic
+mode, topology defaults). Each run drives the drill workload through the traffic layer
+(logins, user writes, token requests; 4 clients, about 50 requests/s, each client
+waiting up to 10 s as a browser would), kill -9s the current primary and measures, from
+the kill:
+  - RTO: the first successful login (POST /t/{tenant}/login -> 200) THROUGH THE LAYER;
   - promote: when the controller's event log says the standby was promoted;
   - errors: every workload request that failed (by kind), before, during and after;
   - latency p50/p99 of the requests sent before, during (kill -> RTO) and after;
   - acknowledged writes missing on the new primary (RPO).
 The killed site is then restarted, rejoins as a standby, and the next run kills the
 other one. Then one planned switchover and one failback (with the 10/25/50/100 ramp,
-topology default 2 s a step) are timed.
+topology default 2 s a step) are timed with the same workload running, and the errors
+its clients saw are counted.
 
 The peer figure (Patroni + etcd + HAProxy, kill -9 of the leader -> first write) was
 measured on this kind of machine and is quoted from the issue, not run here.
@@ -39,8 +42,10 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.cluster import Cluster, make_cluster  # noqa: E402
+from tests.support.edge import HaproxyProcess  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
 
+from standby.cluster.topology import load_topology  # noqa: E402
 from standby.drills import measure  # noqa: E402
 from standby.drills.workload import OidcClient, Workload, WorkloadConfig  # noqa: E402
 
@@ -49,6 +54,7 @@ PAUSE_S = 0.07  # per client between requests: 4 clients make about 50 requests/
 PATRONI_DEFAULTS_S = 29.0
 PATRONI_LOWEST_S = 20.0
 TENANT, USER, PASSWORD = "bench", "alice", "correct-horse-battery"
+LAYERS = {"builtin": "the router", "haproxy": "HAProxy"}
 
 
 def other(name: str) -> str:
@@ -107,7 +113,7 @@ def usernames(c: Cluster, site: str) -> set[str]:
 
 
 def settle(c: Cluster, primary: str) -> None:
-    """Both sites healthy in the controller's eyes, standby caught up, router on primary."""
+    """Both sites healthy in the controller's eyes, standby caught up, traffic on primary."""
 
     def ready() -> bool:
         st = c.status()
@@ -145,7 +151,7 @@ async def _failover_under_load(
         deadline = killed + 60
         while measure.rto(load.acks, killed) is None:
             if time.monotonic() > deadline:
-                raise RuntimeError("no login through the router within 60 s")
+                raise RuntimeError("no login through the traffic layer within 60 s")
             await asyncio.sleep(0.01)
         await asyncio.sleep(SETTLE_S)
     finally:
@@ -174,24 +180,63 @@ async def _failover_under_load(
     }
 
 
-def timed_post(c: Cluster, path: str, to: str) -> dict[str, Any]:
-    started = time.monotonic()
-    r = httpx.post(f"{c.controller_url}{path}", json={"to": to}, headers=c.admin(), timeout=300)
+def timed_post(c: Cluster, path: str, to: str, config: WorkloadConfig) -> dict[str, Any]:
+    """The operator's call, timed, with the workload running through the traffic layer."""
+    return asyncio.run(_timed_under_load(c, path, to, config))
+
+
+async def _timed_under_load(
+    c: Cluster, path: str, to: str, config: WorkloadConfig
+) -> dict[str, Any]:
+    config.write_prefix = path.strip("/")[:2]
+    load = Workload(config)
+    await load.prepare_tokens()
+    stop = asyncio.Event()
+    running = asyncio.create_task(load.run(stop, max_seconds=300))
+    try:
+        await asyncio.sleep(WARMUP_S)
+        started = time.monotonic()
+        async with httpx.AsyncClient(timeout=300) as client:
+            r = await client.post(f"{c.controller_url}{path}", json={"to": to}, headers=c.admin())
+        wall = time.monotonic() - started
+        await asyncio.sleep(SETTLE_S)
+    finally:
+        stop.set()
+        await running
     if r.status_code != 200:
         raise RuntimeError(f"{path} {to}: {r.status_code} {r.text}")
-    return {**r.json(), "wall": time.monotonic() - started}
+    during = [a for a in load.acks if a.send_mono >= started]
+    return {
+        **r.json(),
+        "wall": wall,
+        "requests": len(during),
+        "failed": sum(not a.ok for a in during),
+        "errors": measure.errors_by_kind(during),
+    }
 
 
-def bench_store(kind: str, mode: str, runs: int, pg: PostgresServer | None) -> dict[str, Any]:
-    root = Path(tempfile.mkdtemp(prefix=f"bench-failover-{kind}-{mode}-"))
+def bench_store(
+    traffic: str, kind: str, mode: str, runs: int, pg: PostgresServer | None
+) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix=f"bench-failover-{traffic}-{kind}-{mode}-"))
     stores = None
     if pg is not None:
         stores = {"site-a": pg.url(pg.create_database()), "site-b": pg.url(pg.create_database())}
+    layer: dict[str, Any] = {"backend": traffic}
+    if traffic == "haproxy":
+        layer["haproxy"] = {"socket": str(root / "haproxy.sock")}
     c = make_cluster(  # topology defaults
-        root, store_urls=stores, lease_ttl=1.0, site_extra={"replication": {"mode": mode}}
+        root,
+        store_urls=stores,
+        lease_ttl=1.0,
+        site_extra={"replication": {"mode": mode}},
+        traffic=layer,
     )
+    haproxy = None
     try:
-        c.start(router=True)
+        if traffic == "haproxy":  # before the controller, which then drives it
+            haproxy = HaproxyProcess(load_topology(c.topology)[0], root).start()
+        c.start(router=traffic == "builtin")
         config = setup_identity(c)
         primary = "site-a"
         results = []
@@ -200,7 +245,7 @@ def bench_store(kind: str, mode: str, runs: int, pg: PostgresServer | None) -> d
             results.append(got)
             during = got["latency"]["during"]
             print(
-                f"  {kind}/{mode} run {i + 1}: RTO {got['rto']:.3f} s "
+                f"  {traffic}/{kind}/{mode} run {i + 1}: RTO {got['rto']:.3f} s "
                 f"(promoted at {got['promote']:.3f} s); {got['requests']} requests at "
                 f"{got['rate']:.0f}/s, {got['failed']} failed {got['errors'] or ''}; "
                 f"p99 during the outage {_s(during['p99_s'])} (max {_s(during['max_s'])}); "
@@ -209,13 +254,15 @@ def bench_store(kind: str, mode: str, runs: int, pg: PostgresServer | None) -> d
             )
             primary = other(primary)
         settle(c, primary)
-        sw = timed_post(c, "/switchover", other(primary))
+        sw = timed_post(c, "/switchover", other(primary), config)
         primary = other(primary)
         settle(c, primary)
-        fb = timed_post(c, "/failback", other(primary))
+        fb = timed_post(c, "/failback", other(primary), config)
         return {"runs": results, "switchover": sw, "failback": fb}
     finally:
         c.stop()
+        if haproxy is not None:
+            haproxy.stop()
 
 
 def _s(value: float | None) -> str:
@@ -234,18 +281,22 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--stores", default="sqlite,postgres")
     ap.add_argument("--modes", default="async,sync", help="replication modes to run")
+    ap.add_argument("--traffic", default="builtin,haproxy", help="traffic layers to run")
     ap.add_argument("--json", dest="json_out", default=None, help="also write results here")
     args = ap.parse_args()
     out: dict[str, Any] = {}
     pg = None
     try:
-        for kind in args.stores.split(","):
-            for mode in args.modes.split(","):
-                if kind == "postgres" and pg is None:
-                    pg = PostgresServer().start()
-                out[f"{kind}/{mode}"] = bench_store(
-                    kind, mode, args.runs, pg if kind == "postgres" else None
-                )
+        for traffic in args.traffic.split(","):
+            if traffic not in LAYERS:
+                ap.error(f"--traffic {traffic!r}: use builtin and/or haproxy")
+            for kind in args.stores.split(","):
+                for mode in args.modes.split(","):
+                    if kind == "postgres" and pg is None:
+                        pg = PostgresServer().start()
+                    out[f"{traffic}/{kind}/{mode}"] = bench_store(
+                        traffic, kind, mode, args.runs, pg if kind == "postgres" else None
+                    )
     finally:
         if pg is not None:
             pg.stop()
@@ -285,9 +336,9 @@ def main() -> None:
             f"{sum(r['acknowledged_writes'] for r in res['runs'])}; dual-primary "
             f"acknowledgements {sum(r['dual_primaries'] for r in res['runs'])}"
         )
+        layer = LAYERS[kind.split("/")[0]]
         print(
-            f"  {kind}: RTO to first login through the router over {len(rtos)} runs: "
-            f"{summary(rtos)}"
+            f"  {kind}: RTO to first login through {layer} over {len(rtos)} runs: {summary(rtos)}"
         )
         print(f"  {kind}: kill -> promoted (controller event): {summary(promotes)}")
         print(
@@ -298,11 +349,13 @@ def main() -> None:
         sw, fb = res["switchover"], res["failback"]
         print(
             f"  {kind}: switchover {sw['seconds']:.3f} s (controller), {sw['wall']:.3f} s "
-            f"(operator call), head lsn {sw['head_lsn']}"
+            f"(operator call), head lsn {sw['head_lsn']}; client-visible errors "
+            f"{sw['failed']} of {sw['requests']} requests {sw['errors'] or ''}"
         )
         print(
             f"  {kind}: failback {fb['seconds']:.3f} s incl. ramp "
-            f"{fb['ramp']['steps']} ({fb['ramp']['state']})"
+            f"{fb['ramp']['steps']} ({fb['ramp']['state']}); client-visible errors "
+            f"{fb['failed']} of {fb['requests']} requests (target 0) {fb['errors'] or ''}"
         )
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(out, indent=2, default=str))

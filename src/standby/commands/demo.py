@@ -1,10 +1,12 @@
-"""`standby demo`: a primary and a standby on this machine, a controller and the router;
-a workload through the router, kill -9 of the primary, failover, rejoin, gradual failback;
-measured RTO/RPO, client errors and the timeline, printed and written as JSON + HTML."""
+"""`standby demo`: a primary and a standby on this machine, a controller and the builtin
+router or HAProxy; a workload through it, kill -9 of the primary, failover, rejoin,
+gradual failback; measured RTO/RPO, client errors and the timeline, printed and written
+as JSON + HTML."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -17,7 +19,10 @@ from standby.output import console, emit, err_console, table
 DRILL = "kill -9 of the primary, automatic failover, rejoin, gradual failback"
 
 
-def _run(run_dir: Path, mode: str) -> dict[str, Any]:
+LAYERS = {"builtin": "the router", "haproxy": "HAProxy"}
+
+
+def _run(run_dir: Path, mode: str, traffic: str) -> dict[str, Any]:
     from standby.drills.failover import Drill, DrillError
     from standby.drills.local_cluster import DEMO_PASSWORDS, create_local_cluster
     from standby.drills.processes import ProcessError, ProcessGroup, pid_alive
@@ -28,18 +33,20 @@ def _run(run_dir: Path, mode: str) -> dict[str, Any]:
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "completed": False,
         "replication_mode": mode,
+        "traffic": traffic,
         "run_dir": str(run_dir),
         "notes": [
             f"demo users hash passwords with fast argon2id parameters {DEMO_PASSWORDS} so the "
             "workload measures failover on 2 cores, not hashing; production defaults are slower",
-            "RTO: from the kill -9 to the first successful login sent through the router after it",
+            f"RTO: from the kill -9 to the first successful login sent through {LAYERS[traffic]} "
+            "after it",
             "RPO: writes (user creates) acknowledged to clients but missing on the new primary",
         ],
     }
     group = ProcessGroup(run_dir / "logs")
     try:
         with group:
-            cluster = create_local_cluster(run_dir, mode=mode)
+            cluster = create_local_cluster(run_dir, mode=mode, traffic=traffic)
             drill = Drill(cluster, group, lambda m: err_console.print(f"[dim]·[/] {m}"))
             drill.start_all()
 
@@ -67,13 +74,14 @@ def _human(report: dict[str, Any], paths: dict[str, str]) -> None:
     m = report.get("measured") or {}
     rpo = m.get("rpo") or {}
     fb = report.get("failback") or {}
+    layer = LAYERS.get(str(report.get("traffic")), "the router")
 
     def f(v: Any, unit: str = "") -> str:
         return "—" if v is None else (f"{v:.3f}{unit}" if isinstance(v, float) else f"{v}{unit}")
 
     rows = [
         {
-            "measure": "RTO (kill -9 -> first login through the router)",
+            "measure": f"RTO (kill -9 -> first login through {layer})",
             "value": f(m.get("rto_s"), " s"),
         },
         {
@@ -110,24 +118,26 @@ def _human(report: dict[str, Any], paths: dict[str, str]) -> None:
         },
     )
     rows.insert(0, {"measure": "replication mode", "value": f(report.get("replication_mode"))})
+    rows.insert(1, {"measure": "traffic layer", "value": f(report.get("traffic"))})
     iss = report.get("issuer") or {}
     if iss:
         rows.append(
             {
-                "measure": "issuer (discovery via the router: before / after failover, failback)",
+                "measure": f"issuer (discovery via {layer}: before / after failover, failback)",
                 "value": f"{iss.get('before_failover')} (unchanged)"
                 if iss.get("same")
                 else f"[red]changed[/]: {iss}",
             }
         )
     table(rows, ["measure", "value"], title=f"standby demo: {report['drill']}")
-    errors = [
-        {"operation": op, "error": k, "count": n}
-        for op, kinds in (m.get("errors") or {}).items()
-        for k, n in kinds.items()
-    ]
-    if errors:
-        table(errors, ["operation", "error", "count"], title="errors clients saw during failover")
+    for phase, found in (("failover", m.get("errors")), ("failback", fb.get("errors"))):
+        errors = [
+            {"operation": op, "error": k, "count": n}
+            for op, kinds in (found or {}).items()
+            for k, n in kinds.items()
+        ]
+        if errors:
+            table(errors, ["operation", "error", "count"], title=f"errors clients saw in {phase}")
     events = [
         {"t (s)": f"{e['t']:+.3f}", "source": e.get("source"), "event": e.get("kind")}
         for e in report.get("timeline", [])
@@ -150,6 +160,9 @@ def demo(
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     mode: Annotated[str, typer.Option(help="replication mode: async or sync")] = "async",
+    traffic: Annotated[
+        str, typer.Option(help="traffic layer: builtin (standby router) or haproxy")
+    ] = "builtin",
 ) -> None:
     """Run a real failover drill on this machine and report RTO, RPO and what clients saw."""
     from standby.drills import acks as ack_log
@@ -158,12 +171,20 @@ def demo(
 
     if mode not in ("async", "sync"):
         fail(f"--mode must be async or sync, got {mode!r}", 2)
+    if traffic not in LAYERS:
+        fail(f"--traffic must be builtin or haproxy, got {traffic!r}", 2)
+    if traffic == "haproxy" and shutil.which("haproxy") is None:
+        fail(
+            "--traffic haproxy: haproxy is not installed or not on PATH (Debian: "
+            "apt-get install haproxy); or run the demo with --traffic builtin",
+            2,
+        )
     out = out or Path("standby-demo")
     run_dir = out / time.strftime("run-%Y%m%d-%H%M%S")
     if run_dir.exists():
         fail(f"{run_dir} already exists; wait a second or choose another --out", 2)
     signal.signal(signal.SIGTERM, _interrupt)  # stop what we started when told to stop
-    report = _run(run_dir, mode)
+    report = _run(run_dir, mode, traffic)
     from standby.drills.acks import Ack
 
     acks = [Ack.from_dict(a) for a in report.pop("acks", [])]

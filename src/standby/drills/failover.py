@@ -1,12 +1,14 @@
 """The kill-primary drill on a local cluster: seed data, run the workload through the
-router, kill -9 the primary, let the controller fail over, bring the old primary back
-(it rejoins as a standby), fail back gradually, and measure what clients saw."""
+traffic layer (the builtin router or HAProxy), kill -9 the primary, let the controller
+fail over, bring the old primary back (it rejoins as a standby), fail back gradually,
+and measure what clients saw."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import secrets
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -76,11 +78,21 @@ class Drill:
             standby_argv("controller", "--topology", topo),
             f"{self.c.controller_url}/status",
         )
-        self.group.start(
-            "router",
-            standby_argv("router", "--topology", topo),
-            f"{self.c.router_url}/_router/status",
-        )
+        if self.c.traffic == "haproxy":
+            binary, config = shutil.which("haproxy"), self.c.haproxy_config
+            if binary is None or config is None:
+                raise DrillError("haproxy is not installed (Debian: apt-get install haproxy)")
+            # Started after the controller, which corrects it on its next tick (either
+            # order works); ready once it answers through a site (<500).
+            self.group.start(
+                "haproxy", [binary, "-db", "-f", str(config)], f"{self.c.router_url}/readyz"
+            )
+        else:
+            self.group.start(
+                "router",
+                standby_argv("router", "--topology", topo),
+                f"{self.c.router_url}/_router/status",
+            )
         self.milestone("processes_started", pids={n: m.pid for n, m in self.group.procs.items()})
 
     # -- observations ------------------------------------------------------------------
@@ -115,12 +127,23 @@ class Drill:
         )
 
     async def routable(self, name: str) -> bool:
+        """The traffic layer's own check finds ``name`` ready and sends it traffic."""
+        if self.c.traffic == "haproxy":
+            from standby.cluster.traffic.haproxy import HaproxyBackend, HaproxyError
+
+            assert self.c.haproxy_socket and self.c.haproxy_backend
+            haproxy = HaproxyBackend(self.c.haproxy_socket, self.c.haproxy_backend)
+            try:
+                view = (await haproxy.servers())[name]
+            except HaproxyError:
+                return False
+            return view.op == "up" and view.admin == "ready" and view.weight > 0
         resp = await self.http.get(f"{self.c.router_url}/_router/status", headers=self.admin)
         resp.raise_for_status()
         return bool(resp.json()["sites"][name]["healthy"])
 
     async def discovered_issuer(self) -> str:
-        """The issuer a relying party finds through the router (OIDC discovery)."""
+        """The issuer a relying party finds through the traffic layer (OIDC discovery)."""
 
         async def issuer() -> str | None:
             resp = await self.http.get(
@@ -128,7 +151,7 @@ class Drill:
             )
             return str(resp.json()["issuer"]) if resp.status_code == 200 else None
 
-        found: str = await wait_until(issuer, SETUP_TIMEOUT, "discovery through the router")
+        found: str = await wait_until(issuer, SETUP_TIMEOUT, f"discovery through {self.c.layer}")
         return found
 
     async def standby_caught_up(self, primary: str, standby: str) -> bool:
@@ -245,7 +268,7 @@ class Drill:
         await wait_until(
             lambda: self.routable(c.primary),
             SETUP_TIMEOUT,
-            f"the router to find {c.primary} ready (GET /readyz)",
+            f"{c.layer} to find {c.primary} ready (GET /readyz)",
         )
         issuers = {"before_failover": await self.discovered_issuer()}
         load = Workload(config)
@@ -269,7 +292,7 @@ class Drill:
             await wait_until(
                 lambda: self._login_after(load, fault_mono),
                 failover_timeout,
-                "a successful login through the router after the fault",
+                f"a successful login through {c.layer} after the fault",
                 interval=0.05,
             )
             self.milestone("first_login_after_fault")

@@ -1,6 +1,7 @@
 """A two-site cluster on this machine for drills and the demo (written by
 ``cluster.scaffold``): site configs sharing one set of secrets and one public URL (the
-router's), a topology with the embedded DCS and the builtin router, free loopback ports."""
+traffic layer's), a topology with the embedded DCS and the builtin router or HAProxy
+(then its haproxy.cfg too), free loopback ports."""
 
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ class LocalCluster:
     replication_secret: str
     primary: str
     standby: str
+    traffic: str = "builtin"  # or "haproxy"
+    haproxy_config: Path | None = None
+    haproxy_socket: str | None = None
+    haproxy_backend: str | None = None
+
+    @property
+    def layer(self) -> str:
+        """The traffic layer as a person names it."""
+        return "HAProxy" if self.traffic == "haproxy" else "the router"
 
 
 def create_local_cluster(
@@ -43,9 +53,12 @@ def create_local_cluster(
     lease_ttl: float = 1.0,
     ramp_step_seconds: float = 1.0,
     names: tuple[str, str] = ("site-a", "site-b"),
+    traffic: str = "builtin",
 ) -> LocalCluster:
     """Write everything a local primary + standby cluster needs under ``root``. The
-    router's URL is the public URL of both sites: their one issuer base."""
+    traffic layer's URL (``traffic``: builtin or haproxy) is the public URL of both
+    sites: their one issuer base."""
+    from standby.cluster.topology import load_topology
     from standby.store import Store
 
     root.mkdir(parents=True, exist_ok=True)
@@ -65,7 +78,9 @@ def create_local_cluster(
             "ramp_step_seconds": ramp_step_seconds,
         },
         traffic={"health_interval": 0.2},
+        traffic_backend=traffic,
     )
+    topo, _ = load_topology(files.topology)
     for config in files.configs.values():
         settings = load_settings(config, env={})
         store = Store(settings.store.url, settings.site)
@@ -83,4 +98,8 @@ def create_local_cluster(
         secrets.replication_secret.get_secret_value(),
         primary,
         standby,
+        traffic,
+        files.haproxy_config,
+        topo.traffic.haproxy.socket if traffic == "haproxy" else None,
+        topo.traffic.haproxy.backend if traffic == "haproxy" else None,
     )
