@@ -64,9 +64,16 @@ def test_without_a_readable_dcs_the_topology_decides_and_says_so(tmp_path: Path)
         "retry-on conn-failure empty-response",
         "http-request disable-l7-retry unless METH_GET || METH_OPTIONS",
         "cookie standby_route insert indirect nocache",
+        "observe layer4 error-limit 1 on-error mark-down",
         f"stats socket {tmp_path / 'cluster' / 'haproxy.sock'} mode 600 level admin",
     ):
         assert expected in config, expected
+    # a request waits up to traffic.hold_s (5 s) while no server can take it
+    hold = tmp_path / "standby-hold.lua"
+    assert result["hold"] == {"lua": str(hold), "seconds": 5.0}
+    assert f"    lua-load {hold}" in config
+    assert "    http-request lua.standby_hold standby 5000" in config
+    assert 'core.register_action("standby_hold"' in hold.read_text()
     # nothing was created in the controller's place
     assert not (tmp_path / "cluster" / "controller.db").exists()
 
@@ -76,7 +83,8 @@ def test_the_dcs_leader_takes_the_traffic(tmp_path: Path) -> None:
     set_leader(topology, "site-b", 4)
     got = run("traffic", "haproxy-config", "--topology", str(topology), "--log", "/dev/log")
     assert got.code == 0, got.err
-    assert got.err == ""  # no note
+    assert "no request hold in a printed config" in got.err  # the only note
+    assert "lua" not in got.out
     lines = servers(got.out)
     assert "weight 100" in lines["site-b"] and "disabled" not in lines["site-b"]
     assert "weight 0" in lines["site-a"] and lines["site-a"].endswith("disabled")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,7 @@ def haproxy(tmp_path: Path) -> Iterator[Haproxy]:
                 "backend": "haproxy",
                 "listen": f"http://127.0.0.1:{port}",
                 "health_interval": 0.1,
+                "hold_s": 2.0,
                 "haproxy": {"socket": str(tmp_path / "haproxy.sock")},
             },
             "sites": [
@@ -131,6 +134,24 @@ def test_health_check_ejects_unready_site(haproxy: Haproxy) -> None:
     haproxy.sites["site-a"].ready = False
     wait_for(lambda: haproxy.run(haproxy.backend.servers())["site-a"].op == "down")
     assert sites_seen(haproxy.url, 10) == {"site-b": 10}
+
+
+def test_a_request_waits_while_no_server_can_take_it(haproxy: Haproxy) -> None:
+    """The hold (traffic.hold_s, 2 s here): the primary fails its checks, the standby is
+    in maint; a request sent then is answered by the standby once it is made ready, and
+    one sent while nothing changes gets HAProxy's 503 when the hold runs out."""
+    haproxy.sites["site-a"].ready = False
+    wait_for(lambda: haproxy.run(haproxy.backend.servers())["site-a"].op == "down")
+    answers: list[httpx.Response] = []
+    waiting = threading.Thread(target=lambda: answers.append(httpx.get(f"{haproxy.url}/x")))
+    waiting.start()
+    time.sleep(0.5)  # the request is held meanwhile
+    assert answers == []
+    haproxy.run(haproxy.backend.apply([SetState("site-b", "ready"), SetWeight("site-b", 100)]))
+    waiting.join(10)
+    assert answers[0].status_code == 200 and answers[0].headers["standby-site"] == "site-b"
+    haproxy.run(haproxy.backend.set_state("site-b", "maint"))
+    assert httpx.get(f"{haproxy.url}/x").status_code == 503  # the hold is bounded
 
 
 def test_runtime_api_errors_are_clear(haproxy: Haproxy, tmp_path: Path) -> None:

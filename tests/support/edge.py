@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -17,7 +18,7 @@ import httpx
 import pytest
 
 from standby.cluster.topology import Topology, load_topology
-from standby.cluster.traffic.haproxy_config import render_config
+from standby.cluster.traffic.haproxy_config import write_config
 from tests.support.cluster import Cluster, make_cluster
 
 TRAFFIC_LAYERS = ["builtin", "haproxy"]
@@ -35,7 +36,7 @@ class HaproxyProcess:
         self.url = topology.traffic.listen.rstrip("/")
         self.config = folder / "haproxy.cfg"
         self.log_path = folder / "haproxy.log"
-        self.config.write_text(render_config(topology))
+        write_config(topology, self.config)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10.0) -> HaproxyProcess:
@@ -64,10 +65,12 @@ class HaproxyProcess:
 
 
 def _listening(url: str) -> bool:
+    """HAProxy accepts connections (a request could be held: no site may be up yet)."""
+    parts = httpx.URL(url)
     try:
-        httpx.get(f"{url}/", timeout=0.5)
-        return True
-    except httpx.HTTPError:
+        with socket.create_connection((parts.host, parts.port or 80), timeout=0.5):
+            return True
+    except OSError:
         return False
 
 

@@ -211,12 +211,18 @@ class Controller:
             return
         try:
             self.servers = await asyncio.wait_for(self.traffic.servers(), self.cfg.check_timeout)
-            self._traffic_error = None
         except Exception as exc:  # noqa: BLE001 - a router hiccup must not stop the loop
             self.servers = None
             self._traffic_problem(exc)
             return
         self._report_drift(self.servers)
+        missing = ts.unknown(self.applied, self.servers)
+        if missing:  # its config names other servers: nothing the controller can set
+            self._traffic_problem(
+                LookupError(f"the traffic backend has no server for {', '.join(missing)}")
+            )
+        else:
+            self._traffic_error = None
 
     def _traffic_problem(self, exc: Exception, **detail: Any) -> None:
         error = f"{type(exc).__name__}: {exc}"[:200]
@@ -242,11 +248,6 @@ class Controller:
                 )
         for site in set(self._drift) - set(drift):
             del self._drift[site]
-        missing = ts.unknown(self.applied, seen)
-        if missing:
-            self._traffic_problem(
-                LookupError(f"the traffic backend has no server for {', '.join(missing)}")
-            )
 
     def observed(self) -> d.Observed:
         assert self.leader is not None

@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from standby.cluster.topology import Topology, load_topology
-from standby.cluster.traffic.haproxy_config import write_config
+from standby.cluster.traffic.haproxy_config import HOLD_FILE, write_config
 from standby.settings import (
     ConfigError,
     check_public_url,
@@ -139,7 +139,7 @@ def write_cluster(
         overrides = deep_merge(overrides, site_settings or {})
         site_config(spec.name, overrides, f"site {spec.name}")  # check all before writing
         configs[spec.name] = overrides
-    taken = [root / TOPOLOGY_FILE, root / SECRETS_FILE, root / "haproxy.cfg"]
+    taken = [root / TOPOLOGY_FILE, root / SECRETS_FILE, root / "haproxy.cfg", root / HOLD_FILE]
     taken += [root / n / "standby.yaml" for n in urls]
     existing = [str(p) for p in taken if p.exists()]
     if existing:

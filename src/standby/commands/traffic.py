@@ -73,8 +73,9 @@ def haproxy_config(
     json_out: JsonOpt = False,
 ) -> None:
     """haproxy.cfg for the topology: /readyz health checks, sticky cookie, admin socket,
-    log line, timeouts; the site the DCS names primary takes the traffic."""
-    from standby.cluster.traffic.haproxy_config import log_line, render_config
+    log line, timeouts, the request hold; the site the DCS names primary takes the
+    traffic."""
+    from standby.cluster.traffic.haproxy_config import HOLD_FILE, HOLD_LUA, log_line, render_config
 
     topo, _ = _load(topology)
     if topo.traffic.backend != "haproxy":
@@ -96,7 +97,11 @@ def haproxy_config(
             f"{note}: {primary} takes the traffic as the topology's primary; the controller "
             "corrects HAProxy's weights and states when it runs"
         )
-    text = render_config(topo, primary=primary, log=log)
+    hold = out.resolve().with_name(HOLD_FILE) if out is not None else None
+    if hold is None and topo.traffic.hold_s > 0:
+        held = "no request hold in a printed config: --out writes it, with its Lua file"
+        note = f"{note}; {held}" if note else held
+    text = render_config(topo, primary=primary, log=log, hold_lua=hold)
     result: dict[str, Any] = {
         "primary": primary,
         "epoch": epoch,
@@ -105,6 +110,7 @@ def haproxy_config(
         "socket": topo.traffic.haproxy.socket,
         "backend": topo.traffic.haproxy.backend,
         "path": None,
+        "hold": None,
         "checked_by_haproxy": False,
     }
     if out is None:
@@ -116,6 +122,9 @@ def haproxy_config(
             sys.stdout.write(text)
         return
     try:
+        if hold is not None and topo.traffic.hold_s > 0:
+            _write(hold, HOLD_LUA)
+            result["hold"] = {"lua": str(hold), "seconds": topo.traffic.hold_s}
         _write(out, text)
     except OSError as exc:
         fail(f"cannot write {out}: {exc}", 1)

@@ -1,7 +1,9 @@
 """haproxy.cfg for a topology: the frontend at ``traffic.listen``, one server per site
 with HTTP health checks of /readyz and a sticky cookie, the admin-level runtime socket
-the controller drives, a log line, timeouts, and retries only of what cannot have
-changed anything.
+the controller drives, a log line, timeouts, retries only of what cannot have changed
+anything, and a hold: a request that arrives while no server can take it (the primary
+is down, the standby not yet promoted) waits up to ``traffic.hold_s`` for one, as in
+the builtin router (a small Lua action, ``HOLD_LUA``, written beside the config).
 
 Weights and states start as the controller wants them (the primary ready at 100, the
 others in maintenance at 0, see ``state.py``), so an HAProxy (re)started from this file
@@ -18,6 +20,23 @@ from standby.cluster.topology import Topology
 from standby.cluster.traffic.builtin import listen_address
 from standby.cluster.traffic.state import wanted_state
 from standby.cluster.traffic.weights import initial_weights
+
+HOLD_FILE = "standby-hold.lua"
+HOLD_STEP_MS = 20
+# ``nbsrv(backend)`` counts the servers HAProxy would route to now (up, weight above 0,
+# not in maintenance or drained); msleep yields, so a held request costs no CPU. The
+# loop is bounded by the hold time.
+HOLD_LUA = f"""-- Standby: hold a request while no server of the backend can take it (a failover
+-- under way), up to hold_ms; then HAProxy routes it, or answers 503.
+core.register_action("standby_hold", {{ "http-req" }}, function(txn, backend, hold_ms)
+  local limit = tonumber(hold_ms) or 0
+  local waited = 0
+  while waited < limit and (txn.f:nbsrv(backend) or 0) == 0 do
+    core.msleep({HOLD_STEP_MS})
+    waited = waited + {HOLD_STEP_MS}
+  end
+end, 2)
+"""
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$")
 
@@ -44,9 +63,11 @@ def render_config(
     pidfile: str | None = None,
     primary: str | None = None,
     log: str = "stdout",
+    hold_lua: Path | None = None,
 ) -> str:
     """The config; ``primary`` is the site that takes traffic (the DCS's leader), by
-    default the topology's primary."""
+    default the topology's primary; ``hold_lua``: where ``HOLD_LUA`` is (no hold without
+    it, nor with ``traffic.hold_s: 0``)."""
     traffic = topology.traffic
     host, port = listen_address(traffic.listen)
     sock = socket_path or traffic.haproxy.socket
@@ -56,12 +77,15 @@ def render_config(
     if leader not in names:
         raise ValueError(f"{leader!r} is not a site of the topology ({', '.join(names)})")
     weights = initial_weights(leader, names)
+    hold_ms = int(traffic.hold_s * 1000) if hold_lua is not None else 0
     lines = [
         "global",
         f"    stats socket {sock} mode 600 level admin",
         "    maxconn 4096",
         log_line(log),
     ]
+    if hold_ms:
+        lines.append(f"    lua-load {hold_lua}")
     if pidfile:
         lines.append(f"    pidfile {pidfile}")
     lines += [
@@ -97,14 +121,21 @@ def render_config(
         f"    cookie {traffic.sticky_cookie} insert indirect nocache",
         "    http-request disable-l7-retry unless METH_GET || METH_OPTIONS",
     ]
+    if hold_ms:
+        backend = traffic.haproxy.backend
+        lines.append(f"    http-request lua.standby_hold {backend} {hold_ms}")
     for site in topology.sites:
         parts = urlsplit(site.url)
         weight = weights[site.name]
         # a standby starts in maintenance: no sticky client is pinned to it
         disabled = " disabled" if wanted_state(weight) == "maint" else ""
+        # A refused connection marks the server down at once, not after `fall` checks:
+        # the requests after it are held for the next primary instead of being sent to
+        # a dead one (whose retry can only come back to no server at all).
         lines.append(
             f"    server {site.name} {parts.hostname}:{parts.port} weight {weight} "
-            f"check inter {inter} fall 2 rise 1 cookie {site.name}{disabled}"
+            f"check inter {inter} fall 2 rise 1 observe layer4 error-limit 1 "
+            f"on-error mark-down cookie {site.name}{disabled}"
         )
     return "\n".join(lines) + "\n"
 
@@ -117,5 +148,8 @@ def write_config(
     primary: str | None = None,
     log: str = "stdout",
 ) -> Path:
-    path.write_text(render_config(topology, socket_path, primary=primary, log=log))
+    """The config at ``path`` and the hold's Lua beside it (``HOLD_FILE``)."""
+    hold = path.resolve().with_name(HOLD_FILE)
+    hold.write_text(HOLD_LUA)
+    path.write_text(render_config(topology, socket_path, primary=primary, log=log, hold_lua=hold))
     return path
