@@ -107,3 +107,29 @@ def test_process_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) -> 
             [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"],
             health_url="http://127.0.0.1:9/never",
         )
+
+
+def test_an_interrupt_while_a_process_starts_waits_until_its_pid_is_recorded(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C during start-up: the new process is recorded first, so it is stopped."""
+    import os
+    import signal as sig
+
+    from standby.drills.processes import Managed, interrupts_deferred
+
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            os.kill(os.getpid(), sig.SIGINT)  # arrives while "starting"
+            reached_the_end = True
+    assert reached_the_end
+    managed = Managed("sleeper", ["sleep", "30"], tmp_path / "sleeper.log", None)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts_deferred():
+                os.kill(os.getpid(), sig.SIGINT)
+                managed.start()
+        assert managed.pids and managed.running()  # recorded, so it can be stopped
+    finally:
+        managed.stop(grace=5)
+    assert not managed.running()

@@ -8,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -18,6 +20,25 @@ import httpx
 
 class ProcessError(RuntimeError):
     pass
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM that arrive inside the block take effect when it ends (main
+    thread only; elsewhere signals are not delivered to Python code anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    caught = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in caught}
+    try:
+        yield
+    finally:
+        for caught_signal, handler in previous.items():
+            signal.signal(caught_signal, handler)
+        for signum in pending:
+            signal.raise_signal(signum)
 
 
 def standby_argv(*args: str) -> list[str]:
@@ -51,7 +72,9 @@ class Managed:
 
     def start(self, env: dict[str, str] | None = None) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
+        # A Ctrl-C between the fork and the record of the pid would leave a process that
+        # nobody stops: the interrupt waits until the pid is recorded.
+        with self.log_path.open("ab") as log, interrupts_deferred():
             self.proc = subprocess.Popen(
                 self.argv,
                 stdout=log,
@@ -59,7 +82,7 @@ class Managed:
                 env={**os.environ, **(env or {})},
                 start_new_session=True,  # its own process group: kill -9 takes it all
             )
-        self.pids.append(self.proc.pid)
+            self.pids.append(self.proc.pid)
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         if self.health_url is None:
