@@ -118,17 +118,15 @@ def test_an_interrupt_while_a_process_starts_waits_until_its_pid_is_recorded(
 
     from standby.drills.processes import Managed, interrupts_deferred
 
-    with pytest.raises(KeyboardInterrupt):
-        with interrupts_deferred():
-            os.kill(os.getpid(), sig.SIGINT)  # arrives while "starting"
-            reached_the_end = True
+    with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+        os.kill(os.getpid(), sig.SIGINT)  # arrives while "starting"
+        reached_the_end = True
     assert reached_the_end
     managed = Managed("sleeper", ["sleep", "30"], tmp_path / "sleeper.log", None)
     try:
-        with pytest.raises(KeyboardInterrupt):
-            with interrupts_deferred():
-                os.kill(os.getpid(), sig.SIGINT)
-                managed.start()
+        with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+            os.kill(os.getpid(), sig.SIGINT)
+            managed.start()
         assert managed.pids and managed.running()  # recorded, so it can be stopped
     finally:
         managed.stop(grace=5)
