@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -136,16 +138,28 @@ def one_failover(c: Cluster, primary: str, config: WorkloadConfig, run: int) -> 
     return asyncio.run(_failover_under_load(c, primary, config, run))
 
 
-async def _failover_under_load(
-    c: Cluster, primary: str, config: WorkloadConfig, run: int
-) -> dict[str, Any]:
-    config.write_prefix = f"r{run}"
+@contextlib.asynccontextmanager
+async def workload(
+    config: WorkloadConfig, prefix: str, max_seconds: float
+) -> AsyncIterator[Workload]:
+    """The workload running through the traffic layer, warmed up; stopped on leaving."""
+    config.write_prefix = prefix
     load = Workload(config)
     await load.prepare_tokens()
     stop = asyncio.Event()
-    running = asyncio.create_task(load.run(stop, max_seconds=120))
+    running = asyncio.create_task(load.run(stop, max_seconds=max_seconds))
     try:
         await asyncio.sleep(WARMUP_S)
+        yield load
+    finally:
+        stop.set()
+        await running
+
+
+async def _failover_under_load(
+    c: Cluster, primary: str, config: WorkloadConfig, run: int
+) -> dict[str, Any]:
+    async with workload(config, f"r{run}", 120) as load:
         killed_wall, killed = time.time(), time.monotonic()
         c.sites[primary].kill()
         deadline = killed + 60
@@ -154,9 +168,6 @@ async def _failover_under_load(
                 raise RuntimeError("no login through the traffic layer within 60 s")
             await asyncio.sleep(0.01)
         await asyncio.sleep(SETTLE_S)
-    finally:
-        stop.set()
-        await running
     present = await asyncio.to_thread(usernames, c, other(primary))
     summary = measure.summarize(load.acks, present, killed)
     promoted = [
@@ -188,21 +199,12 @@ def timed_post(c: Cluster, path: str, to: str, config: WorkloadConfig) -> dict[s
 async def _timed_under_load(
     c: Cluster, path: str, to: str, config: WorkloadConfig
 ) -> dict[str, Any]:
-    config.write_prefix = path.strip("/")[:2]
-    load = Workload(config)
-    await load.prepare_tokens()
-    stop = asyncio.Event()
-    running = asyncio.create_task(load.run(stop, max_seconds=300))
-    try:
-        await asyncio.sleep(WARMUP_S)
+    async with workload(config, path.strip("/")[:2], 300) as load:
         started = time.monotonic()
         async with httpx.AsyncClient(timeout=300) as client:
             r = await client.post(f"{c.controller_url}{path}", json={"to": to}, headers=c.admin())
         wall = time.monotonic() - started
         await asyncio.sleep(SETTLE_S)
-    finally:
-        stop.set()
-        await running
     if r.status_code != 200:
         raise RuntimeError(f"{path} {to}: {r.status_code} {r.text}")
     during = [a for a in load.acks if a.send_mono >= started]

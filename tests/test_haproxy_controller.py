@@ -60,12 +60,24 @@ def servers(cluster: Cluster) -> dict[str, ServerView]:
 
 def routed_to(cluster: Cluster, primary: str, standby: str) -> bool:
     """HAProxy as the controller wants it: the primary ready at 100, the standby in maint."""
-    seen = servers(cluster)
-    return (
-        seen.get(primary, ServerView(-1)).weight == 100
-        and seen[primary].admin == "ready"
-        and seen.get(standby, ServerView(-1)) == ServerView(0, "maint", seen[standby].op)
+    seen = servers(cluster)  # empty when the controller's last read of HAProxy failed
+    p, s = seen.get(primary), seen.get(standby)
+    return bool(p and s and (p.weight, p.admin, s.weight, s.admin) == (100, "ready", 0, "maint"))
+
+
+def wait_routed(cluster: Cluster, primary: str, standby: str, what: str) -> float:
+    """Until HAProxy is as the controller wants it; when that was seen."""
+    cluster.wait_for(what, lambda: routed_to(cluster, primary, standby), timeout=30)
+    return time.time()
+
+
+def order(cluster: Cluster, path: str, to: str) -> dict[str, Any]:
+    """An operator's order to the controller (switchover, failback); its answer."""
+    r = httpx.post(
+        f"{cluster.controller_url}{path}", json={"to": to}, headers=cluster.admin(), timeout=120
     )
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
 
 
 def client(cluster: Cluster, pin: str | None = None) -> ClientLoop:
@@ -101,12 +113,7 @@ def test_failover_and_failback_through_haproxy_with_sticky_clients(tmp_path: Pat
 
             killed = time.time()
             cluster.sites["site-a"].kill()
-            cluster.wait_for(
-                "HAProxy routed to the promoted site-b",
-                lambda: routed_to(cluster, "site-b", "site-a"),
-                timeout=30,
-            )
-            moved = time.time()
+            moved = wait_routed(cluster, "site-b", "site-a", "HAProxy on the promoted site-b")
             anyone.wait_answers(20)
             on_standby.wait_answers(20)
             report("kill -9 failover, client 1", anyone.since(killed))
@@ -149,14 +156,7 @@ def test_failover_and_failback_through_haproxy_with_sticky_clients(tmp_path: Pat
             assert anyone.errors(rejoined) == [] and on_standby.errors(rejoined) == []
 
             began = time.time()
-            r = httpx.post(
-                f"{cluster.controller_url}/failback",
-                json={"to": "site-a"},
-                headers=cluster.admin(),
-                timeout=120,
-            )
-            assert r.status_code == 200, r.text
-            assert r.json()["ramp"]["state"] == "done"
+            assert order(cluster, "/failback", "site-a")["ramp"]["state"] == "done"
             done = time.time()
             anyone.wait_answers(10)
             on_standby.wait_answers(10)
@@ -211,12 +211,7 @@ def test_controller_corrects_haproxy_and_writes_its_config(tmp_path: Path) -> No
             restarted = time.time()
             haproxy.start()
             back = time.time()
-            cluster.wait_for(
-                "the controller to correct HAProxy",
-                lambda: routed_to(cluster, "site-a", "site-b"),
-                timeout=20,
-            )
-            corrected = time.time()
+            corrected = wait_routed(cluster, "site-a", "site-b", "HAProxy corrected")
             anyone.wait_answers(10)
             drift = [e for e in events_between(cluster, restarted) if e["kind"] == "traffic_drift"]
             assert {(e["site"], e["found_weight"], e["found_state"]) for e in drift} == {
@@ -257,14 +252,8 @@ def test_controller_corrects_haproxy_and_writes_its_config(tmp_path: Path) -> No
             assert {a.site for a in anyone.since(restored)} == {"site-a"}
 
         # After a switchover the DCS names site-b: the written config routes to it.
-        r = httpx.post(
-            f"{cluster.controller_url}/switchover",
-            json={"to": "site-b"},
-            headers=cluster.admin(),
-            timeout=60,
-        )
-        assert r.status_code == 200, r.text
-        cluster.wait_for("traffic on site-b", lambda: routed_to(cluster, "site-b", "site-a"))
+        order(cluster, "/switchover", "site-b")
+        wait_routed(cluster, "site-b", "site-a", "traffic on site-b")
         out = tmp_path / "written.cfg"
         wrote = run(
             "traffic",
