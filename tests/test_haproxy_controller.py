@@ -163,23 +163,31 @@ def test_failover_and_failback_through_haproxy_with_sticky_clients(tmp_path: Pat
         events = events_between(cluster, began)
         kinds = [e["kind"] for e in events]
         switched = next(e["at"] for e in events if e["kind"] == "switchover_done")
-        # The ramp alone moves the traffic after the switchover (the controller's loop
+        # In the switchover HAProxy takes no site (requests wait in its hold) until the
+        # roles are settled; then the ramp alone moves the traffic (the controller's loop
         # once promoted a second time and sent everything to site-a before step 10 %).
         assert kinds.count("promoted") == 1, kinds
-        ramp = [e["weights"]["site-a"] for e in events if e["kind"] == "weights_set"]
-        assert ramp == [10, 25, 50, 100], ramp
+        weights = [
+            (e["weights"]["site-a"], e["weights"]["site-b"])
+            for e in events
+            if e["kind"] == "weights_set"
+        ]
+        assert weights == [(0, 0), (0, 100), (10, 90), (25, 75), (50, 50), (100, 0)], weights
         states = [(e["site"], e["state"]) for e in events if e["kind"] == "server_state_set"]
-        assert states == [("site-a", "ready"), ("site-b", "maint")], states
+        assert states == [
+            ("site-b", "maint"),  # held
+            ("site-b", "ready"),  # released, as it was: site-b forwards to site-a now
+            ("site-a", "ready"),  # ramp 10 %
+            ("site-b", "maint"),  # ramp 100 %
+        ], states
+        assert "traffic_held" in kinds
         answers = anyone.since(began) + on_standby.since(began)
         report("failback (switchover + ramp), both clients", answers)
-        window = [a for a in answers if a.at <= switched]
-        report("  of which in the switchover itself", window)
-        # During the ramp, requests HAProxy sent to site-b (now a standby) were forwarded:
-        # no client saw an error. (In the switchover, before site-b follows site-a, a
-        # fenced site-b still refuses a write: see the report above.)
-        ramp_answers = [a for a in answers if a.at > switched]
-        assert all(a.ok for a in ramp_answers), [a for a in ramp_answers if not a.ok]
-        assert any(a.forwarded_by == "site-b" for a in ramp_answers)
+        report("  of which in the switchover itself", [a for a in answers if a.at <= switched])
+        # No client saw an error: held through the switchover, then forwarded by site-b
+        # (a standby by then) or answered by site-a during the ramp.
+        assert all(a.ok for a in answers), [a for a in answers if not a.ok]
+        assert any(a.forwarded_by == "site-b" for a in answers if a.at > switched)
         # Both sticky clients follow the primary back.
         for loop in (anyone, on_standby):
             last = loop.since(done + 0.1)

@@ -28,6 +28,11 @@ from standby.cluster.traffic import state as ts
 from standby.cluster.traffic.weights import initial_weights
 from standby.httpclient import service_client
 
+# A switchover waits this long at most for requests already sent to finish before it
+# fences the primary (identity requests take milliseconds; new ones are held meanwhile).
+DRAIN_WAIT_S = 1.0
+DRAIN_STEP_S = 0.02
+
 
 class ControllerError(Exception):
     """An operator command cannot be carried out; the message says why and what to do."""
@@ -577,6 +582,8 @@ class Controller:
         self.busy = f"switchover {old} -> {to}"
         self.no_lease_for = old
         self.events.append("switchover_started", old_primary=old, target=to, epoch=epoch)
+        kept = dict(self.weights) if keep_traffic and self.weights else None
+        held = await self._hold_traffic()
         try:
             demoted = await self._site_post(
                 old, "/replication/demote", {"epoch": epoch, "reason": "switchover"}
@@ -603,13 +610,18 @@ class Controller:
             self.events.append(
                 "consistent", sites=[old, to], head_lsn=old_head[0], head_hash=old_head[1]
             )
-            if keep_traffic:
-                self.desired_weights = dict(self.weights or {})
-            await self._promote(d.Promote(to, epoch + 1, ""), move_traffic=not keep_traffic)
+            self.desired_weights = kept
+            if not keep_traffic:
+                self.ramp = None
+            await self._promote(d.Promote(to, epoch + 1, ""), move_traffic=False)
             if self.leader is None or self.leader.primary != to or self.failover is not None:
                 raise ControllerError(f"promotion of {to} did not complete; see events")
             await self._rejoin(d.Rejoin(old, to, epoch + 1))
         finally:
+            if held:
+                # Roles settled (or put back): traffic flows again, to the primary the DCS
+                # names, or as it was for a failback's ramp to start from.
+                await self.move_traffic(d.target_weights(self.observed()))
             self.busy = None
             self.no_lease_for = None
         took = self.clock() - began
@@ -628,6 +640,30 @@ class Controller:
             "seconds": round(took, 3),
             "head_lsn": head_lsn,
         }
+
+    async def _hold_traffic(self) -> bool:
+        """Send no new request to any site while the roles change, and wait (bounded) for
+        those already sent: the traffic layer holds new requests (up to traffic.hold_s;
+        HAProxy through the hold haproxy-config writes), so a write waits for the new
+        primary instead of reaching a primary being fenced, whose refusal no site would
+        resend. False (nothing held) without a traffic layer that holds."""
+        if self.traffic is None or self.topo.traffic.hold_s <= 0:
+            return False
+        began = self.clock()
+        await self.move_traffic({s.name: 0 for s in self.topo.sites})
+        busy: dict[str, int] = {}
+        # bounded by time, and by count (the sleep may be shorter than asked)
+        for _ in range(int(DRAIN_WAIT_S / DRAIN_STEP_S) + 1):
+            try:
+                busy = {k: v for k, v in (await self.traffic.in_flight()).items() if v}
+            except Exception as exc:  # noqa: BLE001 - reported; the switchover goes on
+                self._traffic_problem(exc)
+                break
+            if not busy or self.clock() - began >= DRAIN_WAIT_S:
+                break
+            await asyncio.sleep(DRAIN_STEP_S)
+        self.events.append("traffic_held", in_flight=busy, waited=round(self.clock() - began, 3))
+        return True
 
     async def failback(self, to: str, *, timeout: float = 60.0) -> dict[str, Any]:
         """Catch up, check, switch over to ``to``, then ramp its traffic with health gates."""

@@ -14,13 +14,16 @@ class TrafficBackend(Protocol):
     """Moves client traffic between sites; weights are 0..100 per site name. The
     controller reads ``servers()`` every tick and brings them to what it wants with
     ``apply`` (``state.plan``); ``states`` says whether the backend has server states
-    (ready / drain / maint) or weights only."""
+    (ready / drain / maint) or weights only; ``in_flight`` counts the requests each
+    site is handling (a switchover waits for them before fencing the primary)."""
 
     states: bool
 
     async def servers(self) -> dict[str, ServerView]: ...
 
     async def apply(self, changes: Sequence[Change]) -> None: ...
+
+    async def in_flight(self) -> dict[str, int]: ...
 
     async def set_weights(self, weights: dict[str, int]) -> None: ...
 

@@ -56,6 +56,10 @@ class BuiltinRouterClient:
             for name, s in sites.items()
         }
 
+    async def in_flight(self) -> dict[str, int]:
+        sites = (await self.status()).get("sites") or {}
+        return {str(name): int(s.get("in_flight", 0)) for name, s in sites.items()}
+
     async def apply(self, changes: Sequence[Change]) -> None:
         """Every weight in one update, so traffic moves between sites at once."""
         weights = {c.site: c.weight for c in changes if isinstance(c, SetWeight)}

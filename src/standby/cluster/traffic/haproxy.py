@@ -113,6 +113,17 @@ class HaproxyBackend:
     async def servers(self) -> dict[str, ServerView]:
         return {row["srv_name"]: server_view(row) for row in await self.server_rows()}
 
+    async def in_flight(self) -> dict[str, int]:
+        """Requests each server is handling now (``scur`` of ``show stat``)."""
+        text = await self.command(f"show stat {self.backend} 4 -1")
+        lines = [line for line in text.splitlines() if line.strip()]
+        if not lines or not lines[0].startswith("#"):
+            raise HaproxyError(f"HAProxy answered show stat with {text.strip()[:200]!r}")
+        fields = lines[0].lstrip("# ").split(",")
+        name, current = fields.index("svname"), fields.index("scur")
+        rows = [line.split(",") for line in lines[1:]]
+        return {r[name]: int(r[current] or 0) for r in rows if len(r) > current}
+
     async def server_rows(self) -> list[dict[str, str]]:
         """``show servers state`` of the backend, one dict per server, as HAProxy names the
         fields (srv_name, srv_op_state, srv_admin_state, srv_uweight, ...)."""
