@@ -17,6 +17,7 @@ from standby.identity import keys
 from standby.identity.keys import KeyOpError
 from standby.identity.oidc import selftest
 from standby.identity.oidc.tokens import issue_client_credentials, verify_access_token
+from standby.identity.oidc.verify import InvalidToken
 from standby.server import Site
 from standby.settings import Secrets, new_key
 from standby.store import NotWritable, Store
@@ -86,6 +87,27 @@ def test_a_standby_verifies_with_replicated_keys_and_signs_after_promotion(
     token_b = issue_client_credentials(standby, "acme", "svc", "api")["access_token"]
     assert verify_access_token(ids.site, "acme", token_b)["sub"] == "svc"
     assert keys.public_jwks(standby) == keys.public_jwks(ids.site)
+
+
+def test_a_key_that_replicated_after_the_last_read_verifies_at_once(
+    ids: IdSite, tmp_path: Path
+) -> None:
+    """A standby re-reads its keys each second; a token signed with a key that arrived
+    in between is not refused: an unknown key id makes it look again (rate-limited)."""
+    keys.ensure_active_key(ids.site)
+    standby = _standby(ids, tmp_path)
+    first = issue_client_credentials(ids.site, "acme", "svc", "api")["access_token"]
+    assert verify_access_token(standby, "acme", first)["sub"] == "svc"  # keys read now
+    keys.stage(ids.site)
+    keys.rotate(ids.site)  # a new key signs from now on
+    head = standby.store.head().lsn
+    standby.store.apply([r for r in ids.store.iter_records() if r.lsn > head])
+    token = issue_client_credentials(ids.site, "acme", "svc", "api")["access_token"]
+    assert verify_access_token(standby, "acme", token)["sub"] == "svc"
+    # a key id nobody has is refused, and does not make every request read the store
+    with pytest.raises(InvalidToken):
+        verify_access_token(standby, "acme", first[:-4] + "AAAA")
+    assert keys.keyring(standby).reload_if_older(60) is False
 
 
 def test_a_standby_without_keys_or_with_another_kek_says_why(ids: IdSite, tmp_path: Path) -> None:

@@ -128,6 +128,16 @@ class Keyring:
         with self._lock:
             self._loaded_at = None
 
+    def reload_if_older(self, seconds: float) -> bool:
+        """Re-read the rows on the next use if the last read is older than ``seconds``
+        (a token names a key we have not seen: it may have just replicated). False when
+        they were read more recently, so unknown key ids cannot make every request read."""
+        with self._lock:
+            if self._loaded_at is not None and time.monotonic() - self._loaded_at < seconds:
+                return False
+            self._loaded_at = None
+            return True
+
 
 def keyring(site: Site) -> Keyring:
     ring = site.parts.get(KEYRING_PART)

@@ -20,7 +20,7 @@ from standby.identity import sessions
 from standby.identity.clients import get_client_row
 from standby.identity.oidc import pages
 from standby.identity.oidc.issuer import issuer
-from standby.identity.oidc.tokens import verifier
+from standby.identity.oidc.tokens import verify_ours
 from standby.identity.oidc.verify import InvalidToken
 from standby.identity.tenants import get_tenant
 from standby.store import NotWritable
@@ -40,7 +40,7 @@ def _hint(site: Site, tenant: str, token: str | None) -> dict[str, Any] | None:
         return None
     try:
         # An expired ID token is still a fine hint of who is signing out.
-        return verifier(site).verify(token, issuer=issuer(site, tenant), check_exp=False)
+        return verify_ours(site, token, issuer=issuer(site, tenant), check_exp=False)
     except InvalidToken as exc:
         raise _Refuse(f"id_token_hint is not valid: {exc}") from None
 

@@ -18,7 +18,7 @@ from standby.identity.clock import US, now
 from standby.identity.oidc import errors, families
 from standby.identity.oidc.client_auth import AuthenticatedClient
 from standby.identity.oidc.issuer import issuer
-from standby.identity.oidc.tokens import verifier, verify_access_token
+from standby.identity.oidc.tokens import verify_access_token, verify_ours
 from standby.identity.oidc.verify import InvalidToken
 from standby.identity.tokens import json_list, token_hash
 from standby.store.schema import refresh_tokens
@@ -65,7 +65,7 @@ def revoke(site: Site, tenant: str, client: AuthenticatedClient, form: dict[str,
                 families.revoke_family(w, tenant, row["family"], at, "revoked_by_client")
         return
     try:
-        claims = verifier(site).verify(token, issuer=issuer(site, tenant), check_exp=True)
+        claims = verify_ours(site, token, issuer=issuer(site, tenant), check_exp=True)
     except InvalidToken:
         return
     jti, exp = claims.get("jti"), claims.get("exp")

@@ -18,7 +18,7 @@ from sqlalchemy import select, union_all
 from standby.identity import keys
 from standby.identity.clock import US, now
 from standby.identity.oidc.issuer import ACR_MFA, ACR_PWD, issuer
-from standby.identity.oidc.verify import InvalidToken, Verifier
+from standby.identity.oidc.verify import InvalidToken, UnknownKey, Verifier
 from standby.identity.tokens import token_hash
 from standby.store.schema import revocations, sessions
 
@@ -166,6 +166,22 @@ def verifier(site: Site) -> Verifier:
     return out
 
 
+# A token signed with a key id we do not know re-reads the keys at most this often.
+UNKNOWN_KID_RELOAD_SECONDS = 0.1
+
+
+def verify_ours(site: Site, token: str, **checks: Any) -> dict[str, Any]:
+    """Claims of one of our JWTs (``checks`` as for Verifier.verify). A key id we do not
+    know yet is looked for once more in the store: on a standby, the key that signed the
+    token may have replicated after the keys were last read (they are re-read each 1 s)."""
+    try:
+        return verifier(site).verify(token, **checks)
+    except UnknownKey:
+        if not keys.keyring(site).reload_if_older(UNKNOWN_KID_RELOAD_SECONDS):
+            raise
+        return verifier(site).verify(token, **checks)
+
+
 def revocation_id(jti: str) -> str:
     return token_hash(f"jti:{jti}")
 
@@ -193,8 +209,8 @@ def is_revoked(site: Site, tenant: str, jti: str, sid: str | None = None) -> boo
 def verify_access_token(site: Site, tenant: str, token: str) -> dict[str, Any]:
     """Claims of a valid, unrevoked access token of this tenant; InvalidToken otherwise.
     Reads only, so it works on a standby."""
-    claims = verifier(site).verify(
-        token, issuer=issuer(site, tenant), audience=issuer(site, tenant), typ=AT_TYP
+    claims = verify_ours(
+        site, token, issuer=issuer(site, tenant), audience=issuer(site, tenant), typ=AT_TYP
     )
     jti, sid = claims.get("jti"), claims.get("sid")
     if not isinstance(jti, str) or is_revoked(site, tenant, jti, str(sid) if sid else None):

@@ -24,6 +24,10 @@ class InvalidToken(Exception):
     """The token is not one of ours, or not valid now; the message says which check failed."""
 
 
+class UnknownKey(InvalidToken):
+    """Signed with a key id this JWK Set does not have (perhaps one newer than it)."""
+
+
 class Verifier:
     """Verify compact JWTs with keys from a JWK Set; ``now`` (seconds) can be injected."""
 
@@ -57,12 +61,14 @@ class Verifier:
             kid = header.get("kid")
             key = self.keys.get(kid) if isinstance(kid, str) else None
             if key is None:
-                raise InvalidToken("signed with a key that is not in the JWK Set")
+                raise UnknownKey("signed with a key that is not in the JWK Set")
             return key
 
         try:
             obj = jws.deserialize_compact(token, pick, registry=REGISTRY)
             claims = json.loads(obj.payload)
+        except UnknownKey:
+            raise
         except (JoseError, ValueError, UnicodeError) as exc:
             raise InvalidToken("not a JWS signed by a key of this issuer") from exc
         header = seen["header"]
