@@ -164,24 +164,55 @@ def _redeem(
     )
     issued = [f"at:{jti}:{exp * US}"]
     if offers_refresh(client, row["scope"]):
-        body["refresh_token"], family = families.insert_refresh(
+        body["refresh_token"], family = _next_refresh(
             w,
             tenant,
+            client,
+            user,
+            row,
+            amr,
+            at,
             family=None,
-            client_id=client.id,
-            user_id=user["id"],
-            session_id=row["session_id"],
-            scope=row["scope"],
-            auth_time=row["auth_time"],
-            amr=amr,
-            at=at,
             expires_at=at + site.settings.oidc.refresh_token_ttl * US,
-            access_jti=jti,
-            access_expires_at=exp * US,
+            access=(jti, exp),
         )
         issued.append(f"rt:{family}")
     w.update(auth_codes, row["id"], {"used_at": at, "issued": json.dumps(issued)})
     return body
+
+
+def _next_refresh(
+    w: Writer,
+    tenant: str,
+    client: AuthenticatedClient,
+    user: dict[str, Any],
+    row: dict[str, Any],
+    amr: list[str],
+    at: int,
+    *,
+    family: str | None,
+    expires_at: int,
+    access: tuple[str, int],
+) -> tuple[str, str]:
+    """A refresh token carrying the session, scope and auth time of ``row`` (the code it
+    is issued for, or the refresh token it replaces), linked to the access token
+    ``access`` (jti, exp in seconds) issued with it; a new family when ``family`` is None."""
+    jti, exp = access
+    return families.insert_refresh(
+        w,
+        tenant,
+        family=family,
+        client_id=client.id,
+        user_id=user["id"],
+        session_id=row["session_id"],
+        scope=row["scope"],
+        auth_time=row["auth_time"],
+        amr=amr,
+        at=at,
+        expires_at=expires_at,
+        access_jti=jti,
+        access_expires_at=exp * US,
+    )
 
 
 def _check_code(row: dict[str, Any], redirect_uri: str, verifier: str | None, at: int) -> None:
@@ -245,20 +276,17 @@ def refresh_token(
                 nonce=None,
                 sid=row["session_id"],
             )
-            body["refresh_token"], _ = families.insert_refresh(
+            body["refresh_token"], _ = _next_refresh(
                 w,
                 tenant,
+                client,
+                user,
+                row,
+                amr,
+                at,
                 family=row["family"],
-                client_id=client.id,
-                user_id=user["id"],
-                session_id=row["session_id"],
-                scope=row["scope"],
-                auth_time=row["auth_time"],
-                amr=amr,
-                at=at,
                 expires_at=row["expires_at"],
-                access_jti=jti,
-                access_expires_at=exp * US,
+                access=(jti, exp),
             )
     if failure:
         raise failure
