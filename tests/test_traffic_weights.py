@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from standby.cluster.traffic import weights as w
-from standby.cluster.traffic.headers import cookie_value, end_to_end, forwarded_request
+from standby.httpheaders import cookie_value, end_to_end, forwarded_request
 
 names = st.sampled_from(["a", "b", "c", "d"])
 weight_maps = st.dictionaries(names, st.integers(0, 100), min_size=1)

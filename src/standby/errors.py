@@ -5,6 +5,7 @@ from __future__ import annotations
 # Set on a 503 ``not_writable`` answer when the write was refused before anything changed,
 # so a traffic layer may send the same request to another site.
 REFUSED_HEADER = "Standby-Refused"
+REFUSED_BEFORE_WRITE = "before-write"
 
 
 class ApiError(Exception):

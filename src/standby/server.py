@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from standby import openapi
-from standby.errors import REFUSED_HEADER, ApiError
+from standby.errors import REFUSED_BEFORE_WRITE, REFUSED_HEADER, ApiError
 from standby.metrics import Metrics
 from standby.request_body import describe_problem
 from standby.settings import Secrets, SiteSettings
@@ -112,7 +112,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         resp.headers["Retry-After"] = "1"
         if not exc.committed:
             # Nothing changed here: a traffic layer may send the request to the primary.
-            resp.headers[REFUSED_HEADER] = "before-write"
+            resp.headers[REFUSED_HEADER] = REFUSED_BEFORE_WRITE
         return resp
 
     @app.exception_handler(Conflict)

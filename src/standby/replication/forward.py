@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from standby.errors import REFUSED_HEADER
+from standby.errors import REFUSED_BEFORE_WRITE, REFUSED_HEADER
 from standby.httpclient import proxy_client
+from standby.httpheaders import end_to_end, forwarded_request, request_target
 
 if TYPE_CHECKING:
     from standby.server import Site
@@ -39,9 +40,6 @@ Receive = Callable[[], Any]
 Send = Callable[[Message], Any]
 ASGIApp = Callable[[Scope, Receive, Send], Any]
 
-# Hop-by-hop fields and those the HTTP client sets for the new connection.
-_DROP = frozenset({b"host", b"connection", b"keep-alive", b"transfer-encoding", b"te", b"upgrade"})
-
 
 def forwardable(
     role: str, status: int, headers: list[tuple[bytes, bytes]], forwarded: bool
@@ -52,7 +50,7 @@ def forwardable(
     if role != "standby" or forwarded or status != 503:
         return False
     marker = REFUSED_HEADER.lower().encode()
-    return any(k.lower() == marker and v == b"before-write" for k, v in headers)
+    return any(k.lower() == marker and v == REFUSED_BEFORE_WRITE.encode() for k, v in headers)
 
 
 class WriteForwarding:
@@ -122,19 +120,13 @@ class WriteForwarding:
             return None
         if self._client is None:
             self._client = proxy_client(timeout=httpx.Timeout(self.timeout, connect=1.0))
-        target = scope.get("raw_path") or scope["path"].encode()
-        if scope.get("query_string"):
-            target += b"?" + scope["query_string"]
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _DROP]
-        headers.append((FORWARDED_BY.encode(), self.site.name.encode()))
         client = scope.get("client")
-        if client:
-            headers.append((b"x-forwarded-for", str(client[0]).encode()))
+        headers = forwarded_request(
+            list(scope["headers"]), client[0] if client else None, scope.get("scheme", "http")
+        )
+        headers.append((FORWARDED_BY.encode(), self.site.name.encode()))
         request = self._client.build_request(
-            scope["method"],
-            url.rstrip("/") + target.decode("latin-1"),
-            headers=headers,
-            content=body,
+            scope["method"], url.rstrip("/") + request_target(scope), headers=headers, content=body
         )
         try:
             resp = await self._client.send(request, stream=True)
@@ -151,11 +143,7 @@ class WriteForwarding:
             )
             return None
         self.forwarded += 1
-        out = [
-            (k, v)
-            for k, v in resp.headers.raw
-            if k.lower() not in _DROP and k.lower() != b"content-length"
-        ]
+        out = [(k, v) for k, v in end_to_end(list(resp.headers.raw)) if k != b"content-length"]
         out.append((b"content-length", str(len(content)).encode()))
         out.append((FORWARDED_BY.encode(), self.site.name.encode()))
         return resp.status_code, out, content

@@ -20,10 +20,10 @@ import httpx
 from standby.cluster.topology import ClusterSecrets, Topology
 from standby.cluster.traffic import weights as w
 from standby.cluster.traffic.asgi import Receive, Scope, Send, send_json
-from standby.cluster.traffic.headers import cookie_value, end_to_end, forwarded_request
 from standby.cluster.traffic.probes import SiteHealth, run_checks
-from standby.errors import REFUSED_HEADER
+from standby.errors import REFUSED_BEFORE_WRITE, REFUSED_HEADER
 from standby.httpclient import proxy_client
+from standby.httpheaders import cookie_value, end_to_end, forwarded_request, request_target
 
 log = logging.getLogger("standby.router")
 
@@ -84,7 +84,9 @@ async def _request_body(
 def _refused_before_write(response: httpx.Response) -> bool:
     """A site refused a write before changing anything (a standby, a fenced primary, a
     primary without its lease): the same request may go to another site."""
-    return response.status_code == 503 and response.headers.get(REFUSED_HEADER) == "before-write"
+    return (
+        response.status_code == 503 and response.headers.get(REFUSED_HEADER) == REFUSED_BEFORE_WRITE
+    )
 
 
 # Methods a request of which may be sent again even when it may have reached the site
@@ -271,9 +273,7 @@ class Router:
             headers, client[0] if client else None, scope.get("scheme", "http")
         )
         body = await _request_body(headers, receive)
-        target = scope.get("raw_path") or scope["path"].encode()
-        if scope.get("query_string"):
-            target = target + b"?" + scope["query_string"]
+        target = request_target(scope)
         # A body held in memory can be sent again; a streamed one only before its first byte.
         resendable = not isinstance(body, _Body)
         deadline = time.monotonic() + self.hold_s
@@ -310,7 +310,7 @@ class Router:
             site = self.sites[name]
             request = self._client.build_request(
                 scope["method"],
-                site.url + target.decode("latin-1"),
+                site.url + target,
                 headers=upstream_headers,
                 content=body,
             )

@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from standby.crypto import SealError, constant_time_equals, seal, unseal
-from standby.errors import REFUSED_HEADER, ApiError
+from standby.errors import REFUSED_BEFORE_WRITE, REFUSED_HEADER, ApiError
 from standby.identity import sessions
 from standby.identity.authn import authenticate
 from standby.identity.clients import get_client_row
@@ -187,7 +187,7 @@ def _unavailable(site: Site, req: AuthRequest, exc: NotWritable) -> Response:
         )
     resp = pages.error_page("Signing in needs the primary site; try again in a moment.", 503)
     resp.headers["Retry-After"] = "1"
-    resp.headers[REFUSED_HEADER] = "before-write"
+    resp.headers[REFUSED_HEADER] = REFUSED_BEFORE_WRITE
     return resp
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from standby.errors import REFUSED_HEADER, ApiError
+from standby.errors import REFUSED_BEFORE_WRITE, REFUSED_HEADER, ApiError
 from standby.store import NotWritable
 
 
@@ -55,5 +55,5 @@ def needs_primary(description: str, exc: NotWritable) -> ApiError:
     traffic layer may hold it for the primary instead of failing it."""
     headers = {"Retry-After": "1"}
     if not exc.committed:
-        headers[REFUSED_HEADER] = "before-write"
+        headers[REFUSED_HEADER] = REFUSED_BEFORE_WRITE
     return oauth_error("temporarily_unavailable", description, 503, headers)

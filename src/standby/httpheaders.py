@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 HOP_BY_HOP = frozenset(
     {
@@ -79,3 +80,11 @@ def cookie_value(headers: Iterable[tuple[bytes, bytes]], name: str) -> str | Non
             if sep and k == want:
                 return v.decode("latin-1")
     return None
+
+
+def request_target(scope: Mapping[str, Any]) -> str:
+    """The path and query of an ASGI request as the client sent them."""
+    target: bytes = scope.get("raw_path") or scope["path"].encode()
+    if scope.get("query_string"):
+        target += b"?" + scope["query_string"]
+    return target.decode("latin-1")
